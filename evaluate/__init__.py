@@ -1,0 +1,1 @@
+"""evaluate stage: ``python -m evaluate`` scores the test split."""

@@ -1,0 +1,38 @@
+"""evaluate stage: score ``model/`` on the test split; write metrics and plot data."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from common.atomic import atomic_outputs, dumps_json
+from common.errors import run_stage
+from common.params import load_params
+from evaluate.metrics import classification_metrics, confusion_rows, roc_points
+from common.prepared import read_split
+from train.model_store import load_scorer
+
+METRICS_FILE = Path("metrics/model_performance.json")
+PLOTS_DIR = Path("metrics/plots")
+log = logging.getLogger(__name__)
+
+
+def main() -> None:
+    params = load_params()
+    texts, labels = read_split("test", params.data.text_column)
+    scorer = load_scorer()
+    scores, predicted = scorer.predict(texts)
+    metrics = classification_metrics(labels, predicted, scores)
+    plots = {
+        "confusion.json": confusion_rows(labels, predicted),
+        "roc.json": roc_points(labels, scores),
+    }
+    with atomic_outputs(METRICS_FILE, dirs=(PLOTS_DIR,)) as (metrics_temp, plots_temp):
+        metrics_temp.write_text(dumps_json(metrics))
+        for name, rows in plots.items():
+            (plots_temp / name).write_text(dumps_json(rows))
+    log.info("%s on %d test rows: %s", scorer.meta.get("model"), len(texts), metrics)
+
+
+if __name__ == "__main__":
+    run_stage("evaluate", main)

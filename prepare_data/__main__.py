@@ -1,0 +1,42 @@
+"""prepare_data stage: labels, hash split and split report from ``data/raw/``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from common.atomic import atomic_outputs, dumps_json
+from common.errors import PipelineError, run_stage
+from common.params import load_params
+from common.tables import SUPPORTED_SUFFIXES, read_table
+from prepare_data.split import SPLITS, prepare
+
+RAW_DIR = Path("data/raw")
+PREPARED_DIR = Path("data/prepared")
+SPLIT_METRICS = Path("metrics/split.json")
+log = logging.getLogger(__name__)
+
+
+def find_raw_file(raw_dir: Path = RAW_DIR) -> Path:
+    found = sorted(p for p in raw_dir.glob("reviews.*") if p.suffix in SUPPORTED_SUFFIXES)
+    if not found:
+        raise PipelineError(f"{raw_dir}: no reviews.tsv/.csv/.parquet (run get_data first)")
+    return found[0]
+
+
+def main() -> None:
+    params = load_params()
+    raw = find_raw_file()
+    tables, report = prepare(read_table(raw), params.data, params.split, source=str(raw))
+    outputs = [PREPARED_DIR / f"{name}.parquet" for name in SPLITS]
+    with atomic_outputs(*outputs, SPLIT_METRICS) as temps:
+        for name, temp in zip(SPLITS, temps, strict=False):
+            pq.write_table(tables[name], temp)
+        temps[-1].write_text(dumps_json(report))
+    log.info("rows %s, leakage %s", report["rows"], report["leakage"])
+
+
+if __name__ == "__main__":
+    run_stage("prepare_data", main)

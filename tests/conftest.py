@@ -1,0 +1,112 @@
+"""Shared fixtures: a real copy of the repository in a temp folder, driven by real dvc."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def repo_files() -> list[str]:
+    """Tracked files plus untracked ones git does not ignore: what a fresh clone would hold."""
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, check=True, capture_output=True,
+    ).stdout.decode()
+    return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
+
+
+def test_env() -> dict[str, str]:
+    """The environment for dvc and stage commands: the project's venv first, no analytics."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+class Repo:
+    """A git + DVC repository copied from this one, for running real dvc commands."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            list(args), cwd=self.path, env=test_env(), capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(args)} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+            )
+        return result
+
+    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("dvc", *args, check=check)
+
+    def params(self) -> dict:
+        return yaml.safe_load((self.path / "params.yaml").read_text())
+
+    def set_params(self, **sections: dict) -> None:
+        """Merge ``{section: {key: value}}`` into params.yaml (one level of nesting deep)."""
+        params = self.params()
+        for section, values in sections.items():
+            params.setdefault(section, {}).update(values)
+        (self.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    def commit(self, message: str = "test commit") -> None:
+        self.run("git", "add", "-A")
+        self.run("git", "commit", "-q", "--allow-empty", "-m", message)
+
+
+def make_repo(dest: Path, synthetic_rows: int = 3000) -> Repo:
+    """Copy the repository into ``dest`` with small data, ``git init`` and commit it."""
+    for name in repo_files():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    # The committed dvc.lock describes the full-size data; a test's own run makes its own.
+    (dest / "dvc.lock").unlink(missing_ok=True)
+    repo = Repo(dest)
+    repo.set_params(data={"synthetic_rows": synthetic_rows})
+    repo.run("git", "init", "-q", "-b", "main")
+    repo.run("git", "config", "user.email", "tests@example.com")
+    repo.run("git", "config", "user.name", "tests")
+    repo.commit("copy of the project")
+    return repo
+
+
+@pytest.fixture
+def repo_factory(tmp_path: Path) -> Callable[..., Repo]:
+    """Make fresh repository copies: ``repo_factory(synthetic_rows=...)``."""
+    count = 0
+
+    def factory(synthetic_rows: int = 3000) -> Repo:
+        nonlocal count
+        count += 1
+        return make_repo(tmp_path / f"repo{count}", synthetic_rows)
+
+    return factory
+
+
+@pytest.fixture
+def repo(repo_factory: Callable[..., Repo]) -> Iterator[Repo]:
+    yield repo_factory()
+
+
+def run_module(module: str, cwd: Path, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """``python -m module`` in ``cwd`` with the project's interpreter and code."""
+    env = test_env()
+    env["PYTHONPATH"] = str(cwd)
+    return subprocess.run(
+        [sys.executable, "-m", module], cwd=cwd, env=env, capture_output=True, text=True, check=check
+    )

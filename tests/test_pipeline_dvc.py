@@ -1,0 +1,64 @@
+"""The whole pipeline under real dvc in a temp copy of the repository."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import Repo
+
+pytestmark = pytest.mark.integration
+
+STAGES = ("get_data", "prepare_data", "train", "evaluate")
+
+
+def ran_stages(output: str) -> list[str]:
+    return [s for s in STAGES if f"Running stage '{s}'" in output]
+
+
+def test_repro_then_changes_rerun_exactly_the_dependent_stages(repo: Repo) -> None:
+    first = repo.dvc("repro")
+    assert ran_stages(first.stdout) == list(STAGES)
+
+    for split in ("train", "valid", "test"):
+        table = pq.read_table(repo.path / "data/prepared" / f"{split}.parquet")
+        assert table.num_rows > 0
+        assert {"PhraseId", "SentenceId", "Phrase", "Sentiment", "label"} <= set(table.column_names)
+        assert set(table["label"].to_pylist()) <= {0, 1}
+    performance = json.loads((repo.path / "metrics/model_performance.json").read_text())
+    assert 0.6 < performance["accuracy"] <= 1.0
+    assert performance["true_negative"] + performance["false_positive"] == pytest.approx(1.0)
+    split = json.loads((repo.path / "metrics/split.json").read_text())
+    assert split["leakage"]["keys_in_several_splits"] == 0
+    assert (repo.path / "model/meta.json").is_file()
+
+    assert ran_stages(repo.dvc("repro").stdout) == []
+
+    repo.set_params(train={"logreg": {"C": 10.0, "max_iter": 1000}})
+    assert ran_stages(repo.dvc("repro").stdout) == ["train", "evaluate"]
+
+    repo.set_params(split={"modulus": 20, "train": [0, 16], "valid": [16, 18], "test": [18, 20]})
+    assert ran_stages(repo.dvc("repro").stdout) == ["prepare_data", "train", "evaluate"]
+
+    assert repo.dvc("status").stdout.strip() == "Data and pipelines are up to date."
+
+
+def test_dag_and_experiment_with_svm(repo: Repo) -> None:
+    dag = repo.dvc("dag", "--dot").stdout
+    for upstream, downstream in zip(STAGES, STAGES[1:], strict=False):
+        assert f'"{upstream}" -> "{downstream}"' in dag
+
+    repo.dvc("repro")
+    repo.commit("baseline run")
+    repo.dvc("exp", "run", "-n", "svm-test", "-S", "train.model=svm")
+    shown = json.loads(repo.dvc("exp", "show", "--json").stdout)
+    experiments = [
+        exp for entry in shown for exp in (entry.get("experiments") or []) if exp.get("name") == "svm-test"
+    ]
+    assert len(experiments) == 1
+    data = experiments[0]["revs"][0]["data"]
+    assert data["params"]["params.yaml"]["data"]["train"]["model"] == "svm"
+    metrics = data["metrics"]["metrics/model_performance.json"]["data"]
+    assert 0.5 < metrics["accuracy"] <= 1.0

@@ -1,0 +1,1 @@
+"""train stage: ``python -m train`` fits the model chosen by ``train.model``."""

@@ -1,0 +1,60 @@
+"""The scikit-learn models: TF-IDF features with logistic regression or a linear SVM."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
+from threadpoolctl import threadpool_limits
+
+from common.errors import PipelineError
+from common.params import TrainParams
+
+
+def build_pipeline(params: TrainParams) -> Pipeline:
+    """CountVectorizer -> TfidfTransformer -> classifier, as in the original pipeline."""
+    if params.model == "logreg":
+        classifier = LogisticRegression(
+            C=params.logreg.C, max_iter=params.logreg.max_iter, random_state=params.seed
+        )
+    elif params.model == "svm":
+        classifier = LinearSVC(C=params.svm.C, random_state=params.seed)
+    else:
+        raise PipelineError(f"params.yaml: train.model: {params.model!r} is not a scikit-learn model")
+    return Pipeline(
+        [("counts", CountVectorizer()), ("tfidf", TfidfTransformer()), ("classifier", classifier)]
+    )
+
+
+def fit_pipeline(pipeline: Pipeline, texts: list[str], labels: np.ndarray) -> Pipeline:
+    """Fit on one thread: BLAS reductions over several threads can differ in the last bit."""
+    with threadpool_limits(limits=1):
+        pipeline.fit(texts, labels)
+    return pipeline
+
+
+def pipeline_bytes(pipeline: Pipeline) -> bytes:
+    """The pickled pipeline, identical for identical fits.
+
+    CountVectorizer caches ``id(stop_words)`` (set again on every transform): a memory
+    address that differs per run. It is only a cache, recomputed when missing, so drop it.
+    """
+    vars(pipeline.named_steps["counts"]).pop("_stop_words_id", None)
+    return pickle.dumps(pipeline, protocol=5)
+
+
+def positive_scores(pipeline: Pipeline, texts: list[str]) -> np.ndarray:
+    """A score per text, higher meaning more positive: a probability, or an SVM margin."""
+    with threadpool_limits(limits=1):
+        if hasattr(pipeline, "predict_proba"):
+            return pipeline.predict_proba(texts)[:, 1]
+        return pipeline.decision_function(texts)
+
+
+def score_threshold(pipeline: Pipeline) -> float:
+    """The score at which the model predicts positive."""
+    return 0.5 if hasattr(pipeline, "predict_proba") else 0.0

@@ -13,9 +13,7 @@ class PipelineError(Exception):
 
 def run_stage(name: str, main: Callable[[], None]) -> None:
     """Run a stage's ``main``; on ``PipelineError`` print one line and exit non-zero."""
-    logging.basicConfig(
-        level=logging.INFO, format=f"{name}: %(message)s", stream=sys.stderr, force=True
-    )
+    logging.basicConfig(level=logging.INFO, format=f"{name}: %(message)s", stream=sys.stderr, force=True)
     try:
         main()
     except PipelineError as error:

@@ -20,7 +20,7 @@ from common.errors import PipelineError
 
 PARAMS_FILE = "params.yaml"
 
-Label = Union[int, str]
+Label = int | str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,14 +184,18 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise TypeError(f"unsupported annotation {tp!r} for {key}")
 
 
+def _child(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
 def build_section(cls: type[T], raw: dict[str, Any], key: str) -> T:
     """Build the dataclass ``cls`` from ``raw``, naming ``key`` in every error."""
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(map(str, raw)) - set(fields))
     if unknown:
-        raise PipelineError(f"{key}.{unknown[0]}: unknown key (known: {', '.join(fields) or 'none'})")
+        raise PipelineError(f"{_child(key, unknown[0])}: unknown key (known: {', '.join(fields) or 'none'})")
     hints = get_type_hints(cls)
-    values = {name: _coerce(raw[name], hints[name], f"{key}.{name}") for name in fields if name in raw}
+    values = {name: _coerce(raw[name], hints[name], _child(key, name)) for name in fields if name in raw}
     section = cls(**values)
     validate = getattr(section, "validate", None)
     if validate is not None:
@@ -215,9 +219,9 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: expected a mapping of sections, got {_describe(raw)}")
     try:
-        return build_section(Params, raw, "params")
+        return build_section(Params, raw, "")
     except PipelineError as error:
-        raise PipelineError(f"{path}: {str(error).removeprefix('params.')}") from None
+        raise PipelineError(f"{path}: {error}") from None
 
 
 def as_dict(section: Any) -> dict[str, Any]:

@@ -13,7 +13,9 @@ from common.errors import PipelineError
 PREPARED_DIR = Path("data/prepared")
 
 
-def read_split(name: str, text_column: str, prepared_dir: Path = PREPARED_DIR) -> tuple[list[str], np.ndarray]:
+def read_split(
+    name: str, text_column: str, prepared_dir: Path = PREPARED_DIR
+) -> tuple[list[str], np.ndarray]:
     """Texts and 0/1 labels of one split; errors on a missing file, column, nulls or no rows."""
     path = prepared_dir / f"{name}.parquet"
     if not path.is_file():
@@ -28,11 +30,15 @@ def read_split(name: str, text_column: str, prepared_dir: Path = PREPARED_DIR) -
     text = table[text_column]
     if text.null_count:
         row = pc.index(pc.is_null(text), True).as_py()
-        raise PipelineError(f"{path}: column {text_column!r} is null in row {row} ({text.null_count} null rows)")
+        raise PipelineError(
+            f"{path}: column {text_column!r} is null in row {row} ({text.null_count} null rows)"
+        )
     return text.to_pylist(), table["label"].to_numpy().astype(np.int8)
 
 
 def require_both_classes(path: str, labels: np.ndarray) -> None:
     classes = np.unique(labels)
     if len(classes) < 2:
-        raise PipelineError(f"{path}: column 'label' has a single class ({int(classes[0])}); need both 0 and 1")
+        raise PipelineError(
+            f"{path}: column 'label' has a single class ({int(classes[0])}); need both 0 and 1"
+        )

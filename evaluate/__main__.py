@@ -8,8 +8,8 @@ from pathlib import Path
 from common.atomic import atomic_outputs, dumps_json
 from common.errors import run_stage
 from common.params import load_params
-from evaluate.metrics import classification_metrics, confusion_rows, roc_points
 from common.prepared import read_split
+from evaluate.metrics import classification_metrics, confusion_rows, roc_points
 from train.model_store import load_scorer
 
 METRICS_FILE = Path("metrics/model_performance.json")

@@ -37,7 +37,11 @@ def roc_points(y_true: np.ndarray, y_score: np.ndarray) -> list[dict[str, float]
     """The ROC curve as rows of ``fpr``, ``tpr``, ``threshold``."""
     fpr, tpr, thresholds = skm.roc_curve(y_true, y_score)
     return [
-        {"fpr": round(float(f), DECIMALS), "tpr": round(float(t), DECIMALS), "threshold": round(float(h), DECIMALS)}
+        {
+            "fpr": round(float(f), DECIMALS),
+            "tpr": round(float(t), DECIMALS),
+            "threshold": round(float(h), DECIMALS),
+        }
         for f, t, h in zip(fpr, tpr, np.nan_to_num(thresholds, posinf=1e9), strict=True)
     ]
 

@@ -20,7 +20,9 @@ def repo_files() -> list[str]:
     """Tracked files plus untracked ones git does not ignore: what a fresh clone would hold."""
     out = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, check=True, capture_output=True,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     ).stdout.decode()
     return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
 
@@ -103,10 +105,13 @@ def repo(repo_factory: Callable[..., Repo]) -> Iterator[Repo]:
     yield repo_factory()
 
 
-def run_module(module: str, cwd: Path, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """``python -m module`` in ``cwd`` with the project's interpreter and code."""
+def run_module(
+    module: str, cwd: Path, check: bool = False, code: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m module`` in ``cwd`` with the project's interpreter and the code in ``code``
+    (default: ``cwd`` itself, for a repository copy)."""
     env = test_env()
-    env["PYTHONPATH"] = str(cwd)
+    env["PYTHONPATH"] = str(code or cwd)
     return subprocess.run(
         [sys.executable, "-m", module], cwd=cwd, env=env, capture_output=True, text=True, check=check
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pyarrow.parquet as pq
@@ -47,7 +48,7 @@ def test_repro_then_changes_rerun_exactly_the_dependent_stages(repo: Repo) -> No
 
 def test_dag_and_experiment_with_svm(repo: Repo) -> None:
     dag = repo.dvc("dag", "--dot").stdout
-    for upstream, downstream in zip(STAGES, STAGES[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(STAGES):
         assert f'"{upstream}" -> "{downstream}"' in dag
 
     repo.dvc("repro")

@@ -63,3 +63,23 @@ def test_dag_and_experiment_with_svm(repo: Repo) -> None:
     assert data["params"]["params.yaml"]["data"]["train"]["model"] == "svm"
     metrics = data["metrics"]["metrics/model_performance.json"]["data"]
     assert 0.5 < metrics["accuracy"] <= 1.0
+
+
+def test_local_source_in_data_external_reruns_when_the_file_changes(repo: Repo) -> None:
+    rows = ["PhraseId\tSentenceId\tPhrase\tSentiment"]
+    words = {0: "dull flat tedious", 4: "brilliant warm moving"}
+    for i in range(400):
+        label = 0 if i % 2 else 4
+        rows.append(f"{i + 1}\t{i // 4}\t{words[label]} take {i}\t{label}")
+    source = repo.path / "data/external/reviews.tsv"
+    source.write_text("\n".join(rows) + "\n")
+    repo.set_params(data={"source": "data/external/reviews.tsv"})
+    assert ran_stages(repo.dvc("repro").stdout) == list(STAGES)
+    raw = repo.path / "data/raw/reviews.tsv"
+    assert raw.read_bytes() == source.read_bytes()
+
+    assert ran_stages(repo.dvc("repro").stdout) == []
+    source.write_text("\n".join(rows[:201]) + "\n")
+    assert "get_data" in ran_stages(repo.dvc("repro").stdout)
+    assert raw.read_bytes() == source.read_bytes()
+    assert json.loads((repo.path / "metrics/split.json").read_text())["rows"]["train"] < 200

@@ -95,7 +95,63 @@ class SvmParams:
 
 @dataclasses.dataclass(frozen=True)
 class TorchParams:
-    """Settings of the PyTorch text classifier (``train.model: torch``)."""
+    """Settings of the PyTorch text classifier (``train.model: torch``); see the README."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int = 1
+    max_vocab: int = 20_000
+    min_count: int = 2
+    max_tokens: int = 256
+    embedding_dim: int = 64
+    channels: int = 64
+    kernel_size: int = 3
+    dropout: float = 0.2
+    batch_size: int = 64
+    grad_accum_steps: int = 1
+    bucket_ratio: float = 1.5
+    learning_rate: float = 0.003
+    weight_decay: float = 0.0001
+    warmup: float = 0.05
+    stop_point: float = 4.0
+    checkpoints: int = 8
+    patience: int = 0
+
+    def validate(self, key: str) -> None:
+        at_least_one = {
+            "num_threads": self.num_threads,
+            "max_vocab": self.max_vocab,
+            "min_count": self.min_count,
+            "max_tokens": self.max_tokens,
+            "embedding_dim": self.embedding_dim,
+            "channels": self.channels,
+            "kernel_size": self.kernel_size,
+            "batch_size": self.batch_size,
+            "grad_accum_steps": self.grad_accum_steps,
+            "checkpoints": self.checkpoints,
+        }
+        for name, value in at_least_one.items():
+            if value < 1:
+                raise PipelineError(f"{key}.{name}: must be at least 1, got {value}")
+        if self.kernel_size % 2 == 0:
+            raise PipelineError(
+                f"{key}.kernel_size: must be odd (same-length convolution), got {self.kernel_size}"
+            )
+        if not 0 <= self.dropout < 1:
+            raise PipelineError(f"{key}.dropout: must be in [0, 1), got {self.dropout}")
+        if self.bucket_ratio <= 1:
+            raise PipelineError(f"{key}.bucket_ratio: must be greater than 1, got {self.bucket_ratio}")
+        if self.learning_rate <= 0:
+            raise PipelineError(f"{key}.learning_rate: must be positive, got {self.learning_rate}")
+        if self.weight_decay < 0:
+            raise PipelineError(f"{key}.weight_decay: must not be negative, got {self.weight_decay}")
+        if not 0 <= self.warmup < 1:
+            raise PipelineError(f"{key}.warmup: must be in [0, 1), got {self.warmup}")
+        if self.stop_point <= 0:
+            raise PipelineError(f"{key}.stop_point: must be positive, got {self.stop_point}")
+        if self.patience < 0:
+            raise PipelineError(
+                f"{key}.patience: must not be negative (0 = no early stopping), got {self.patience}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

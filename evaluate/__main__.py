@@ -9,7 +9,7 @@ from common.atomic import atomic_outputs, dumps_json
 from common.errors import run_stage
 from common.params import load_params
 from common.prepared import read_split
-from evaluate.metrics import classification_metrics, confusion_rows, roc_points
+from evaluate.metrics import classification_metrics, confusion_rows, precision_recall_points, roc_points
 from train.model_store import load_scorer
 
 METRICS_FILE = Path("metrics/model_performance.json")
@@ -26,6 +26,7 @@ def main() -> None:
     plots = {
         "confusion.json": confusion_rows(labels, predicted),
         "roc.json": roc_points(labels, scores),
+        "precision_recall.json": precision_recall_points(labels, scores),
     }
     with atomic_outputs(METRICS_FILE, dirs=(PLOTS_DIR,)) as (metrics_temp, plots_temp):
         metrics_temp.write_text(dumps_json(metrics))

@@ -1,4 +1,4 @@
-"""Test-set metrics and the data behind the confusion-matrix and ROC plots."""
+"""Test-set metrics and the data behind the confusion-matrix, ROC and precision-recall plots."""
 
 from __future__ import annotations
 
@@ -43,6 +43,25 @@ def roc_points(y_true: np.ndarray, y_score: np.ndarray) -> list[dict[str, float]
             "threshold": round(float(h), DECIMALS),
         }
         for f, t, h in zip(fpr, tpr, np.nan_to_num(thresholds, posinf=1e9), strict=True)
+    ]
+
+
+def precision_recall_points(y_true: np.ndarray, y_score: np.ndarray) -> list[dict[str, float]]:
+    """The precision-recall curve as rows of ``recall``, ``precision``, ``threshold``.
+
+    Points that do not change the curve's shape are dropped, so the plot data stays small
+    on a large test split. The last point (recall 0, precision 1) has no threshold of its
+    own; it gets the same stand-in for "above every score" as the ROC curve's first point.
+    """
+    precision, recall, thresholds = skm.precision_recall_curve(y_true, y_score, drop_intermediate=True)
+    thresholds = np.append(thresholds, np.inf)
+    return [
+        {
+            "recall": round(float(r), DECIMALS),
+            "precision": round(float(p), DECIMALS),
+            "threshold": round(float(h), DECIMALS),
+        }
+        for r, p, h in zip(recall, precision, np.nan_to_num(thresholds, posinf=1e9), strict=True)
     ]
 
 

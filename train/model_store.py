@@ -21,6 +21,8 @@ from common.errors import PipelineError
 MODEL_DIR = Path("model")
 META_FILE = "meta.json"
 SKLEARN_FILE = "model.pkl"
+TORCH_WEIGHTS_FILE = "model.pt"
+TORCH_VOCAB_FILE = "vocab.json"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,30 @@ def save_sklearn(pipeline: Any, meta: dict[str, Any], model_dir: Path = MODEL_DI
         (temp / META_FILE).write_text(dumps_json({"kind": "sklearn", **meta}))
 
 
+def save_torch(
+    weights: bytes, vocabulary: dict[str, Any], meta: dict[str, Any], model_dir: Path = MODEL_DIR
+) -> None:
+    """Write the torch model's weights, vocabulary and metadata into ``model_dir``, atomically."""
+    with atomic_outputs(dirs=(model_dir,)) as (temp,):
+        (temp / TORCH_WEIGHTS_FILE).write_bytes(weights)
+        (temp / TORCH_VOCAB_FILE).write_text(dumps_json(vocabulary))
+        (temp / META_FILE).write_text(dumps_json({"kind": "torch", **meta}))
+
+
+def load_torch_scorer(model_dir: Path, meta: dict[str, Any]) -> Scorer:
+    import torch
+
+    from train.torch_data import Vocabulary
+    from train.torch_model import Architecture, TextCNN, configure_determinism, positive_probabilities
+
+    configure_determinism(int(meta["params"]["torch"]["num_threads"]))
+    vocabulary = Vocabulary.from_json(json.loads((model_dir / TORCH_VOCAB_FILE).read_text()))
+    model = TextCNN(Architecture(**meta["architecture"]))
+    weights = torch.load(model_dir / TORCH_WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    model.load_state_dict(weights)
+    return Scorer(lambda texts: positive_probabilities(model, vocabulary, texts), 0.5, meta)
+
+
 def read_meta(model_dir: Path = MODEL_DIR) -> dict[str, Any]:
     path = model_dir / META_FILE
     try:
@@ -62,4 +88,6 @@ def load_scorer(model_dir: Path = MODEL_DIR) -> Scorer:
 
         pipeline = pickle.loads((model_dir / SKLEARN_FILE).read_bytes())
         return Scorer(lambda texts: positive_scores(pipeline, texts), score_threshold(pipeline), meta)
+    if meta.get("kind") == "torch":
+        return load_torch_scorer(model_dir, meta)
     raise PipelineError(f"{model_dir / META_FILE}: unknown model kind {meta.get('kind')!r}")

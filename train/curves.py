@@ -1,0 +1,44 @@
+"""The training-curves plot data (``metrics/training_curves.json``), for every model kind.
+
+One row per virtual epoch: ``virtual_epoch``, ``train_loss``, ``valid_loss``,
+``valid_accuracy``. A scikit-learn model is fitted once, so it gives one row (epoch 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
+
+CURVES_FILE = Path("metrics/training_curves.json")
+
+
+def logistic_loss(decision: np.ndarray, labels: np.ndarray) -> float:
+    """Mean ``log(1 + exp(-y f))`` with ``y`` in {-1, +1}.
+
+    For logistic regression this is exactly the log loss of its probabilities; for the
+    SVM it scores the margins on the same scale (the hinge loss would not compare).
+    """
+    signs = np.where(labels == 1, 1.0, -1.0)
+    return float(np.mean(np.logaddexp(0.0, -signs * decision)))
+
+
+def sklearn_curves(
+    pipeline: Pipeline,
+    train: tuple[list[str], np.ndarray],
+    valid: tuple[list[str], np.ndarray],
+    valid_accuracy: float,
+) -> list[dict[str, float | int]]:
+    with threadpool_limits(limits=1):
+        train_loss = logistic_loss(pipeline.decision_function(train[0]), train[1])
+        valid_loss = logistic_loss(pipeline.decision_function(valid[0]), valid[1])
+    return [
+        {
+            "virtual_epoch": 1,
+            "train_loss": round(train_loss, 6),
+            "valid_loss": round(valid_loss, 6),
+            "valid_accuracy": round(valid_accuracy, 6),
+        }
+    ]

@@ -26,6 +26,9 @@ Label = int | str
 @dataclasses.dataclass(frozen=True)
 class DataParams:
     source: str = "synthetic"
+    # The path or s3:// URL that dvc.yaml declares as get_data's dependency (DVC cannot
+    # depend on the word "synthetic"): the data/external folder, or the same URL as `source`.
+    source_dep: str = "data/external"
     synthetic_rows: int = 50_000
     seed: int = 42
     text_column: str = "Phrase"

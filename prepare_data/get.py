@@ -1,7 +1,10 @@
 """get_data stage: put the raw data set in ``data/raw/``.
 
 ``data.source: synthetic`` generates it; a local ``.tsv``/``.csv``/``.parquet`` path is
-validated and copied byte for byte, so the DVC cache holds exactly what was used.
+validated and copied byte for byte, so the DVC cache holds exactly what was used; an
+``s3://bucket/key`` object is downloaded (``prepare_data.s3_source``), checked and validated
+the same way. For an s3:// source, ``data.source_dep`` must be the same URL: dvc.yaml makes it
+a dependency of this stage, so DVC re-runs it when the object's ETag changes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from common.atomic import atomic_outputs
 from common.errors import PipelineError, run_stage
 from common.params import DataParams, load_params
 from common.tables import SUPPORTED_SUFFIXES, read_table
+from prepare_data import s3_source
 from prepare_data.synthetic import generate_reviews, to_tsv
 
 RAW_DIR = Path("data/raw")
@@ -28,17 +32,40 @@ def raw_file_name(source: str) -> str:
     if suffix not in SUPPORTED_SUFFIXES:
         raise PipelineError(
             f"params.yaml: data.source: {source!r} is not 'synthetic' or a .tsv, .csv or .parquet path"
+            " or s3:// URL"
         )
     return f"reviews{suffix}"
+
+
+def check_source_dep(params: DataParams) -> None:
+    """An s3:// source must also be ``data.source_dep``, the dependency dvc.yaml declares:
+    otherwise DVC would never notice that the object changed.
+    """
+    if s3_source.is_s3_url(params.source) and params.source_dep != params.source:
+        raise PipelineError(
+            f"params.yaml: data.source_dep: must be {params.source!r} (the same as data.source) so that "
+            f"DVC re-runs get_data when the object changes; got {params.source_dep!r}"
+        )
+
+
+def fetch_s3(url: str, dest: Path) -> None:
+    """Download ``url`` into ``dest`` and validate it as a table; errors name the URL."""
+    s3_source.download(url, dest)
+    try:
+        table = read_table(dest)
+    except PipelineError as error:
+        raise PipelineError(str(error).replace(str(dest), url)) from None
+    log.info("fetched %s (%d rows, %d columns)", url, table.num_rows, table.num_columns)
 
 
 def get_data(params: DataParams, raw_dir: Path = RAW_DIR) -> Path:
     """Write the raw data set into ``raw_dir`` (replacing it atomically); return its file."""
     name = raw_file_name(params.source)
-    if params.source.startswith("s3://"):
-        raise PipelineError("params.yaml: data.source: s3:// sources are not supported yet")
+    check_source_dep(params)
     with atomic_outputs(dirs=(raw_dir,)) as (temp_dir,):
-        if params.source == "synthetic":
+        if s3_source.is_s3_url(params.source):
+            fetch_s3(params.source, temp_dir / name)
+        elif params.source == "synthetic":
             log.info("generating %d synthetic phrases (seed %d)", params.synthetic_rows, params.seed)
             (temp_dir / name).write_bytes(to_tsv(generate_reviews(params.synthetic_rows, params.seed)))
         else:

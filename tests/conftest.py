@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+# Fixtures of tests/test_s3_*.py: a moto S3 server on 127.0.0.1 and an environment pointing at it.
+from tests.s3_server import moto_server, s3_env  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 

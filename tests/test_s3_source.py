@@ -1,0 +1,114 @@
+"""``data.source: s3://bucket/key`` against a real S3 server (moto, loopback only).
+
+get_data downloads the object; dvc.yaml declares the same URL (``data.source_dep``) as the
+stage's dependency, so DVC checks its ETag and re-runs the stage when the object changes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from prepare_data.synthetic import generate_reviews, to_tsv
+from tests import conftest
+from tests.conftest import ROOT, Repo
+from tests.s3_server import MotoServer, free_port
+
+pytestmark = pytest.mark.integration
+
+STAGES = ("get_data", "prepare_data", "train", "evaluate")
+
+
+def ran_stages(output: str) -> list[str]:
+    return [s for s in STAGES if f"Running stage '{s}'" in output]
+
+
+def reviews_tsv(rows: int, seed: int) -> bytes:
+    return to_tsv(generate_reviews(rows, seed))
+
+
+def test_repro_fetches_the_object_and_reruns_when_it_changes(
+    repo_factory: Callable[..., Repo], s3_env: MotoServer
+) -> None:
+    s3 = s3_env.client()
+    s3.create_bucket(Bucket="source-data")
+    url = "s3://source-data/reviews/reviews.tsv"
+    first, second = reviews_tsv(1500, seed=1), reviews_tsv(1500, seed=2)
+    s3.put_object(Bucket="source-data", Key="reviews/reviews.tsv", Body=first)
+
+    repo = repo_factory()
+    repo.set_params(data={"source": url, "source_dep": url})
+    assert ran_stages(repo.dvc("repro").stdout) == list(STAGES)
+    assert (repo.path / "data/raw/reviews.tsv").read_bytes() == first
+    lock = yaml.safe_load((repo.path / "dvc.lock").read_text())
+    s3_deps = [d for d in lock["stages"]["get_data"]["deps"] if d["path"] == url]
+    assert len(s3_deps) == 1 and s3_deps[0]["etag"]
+    assert repo.dvc("status").stdout.strip() == "Data and pipelines are up to date."
+    assert ran_stages(repo.dvc("repro").stdout) == []
+
+    s3.put_object(Bucket="source-data", Key="reviews/reviews.tsv", Body=second)
+    status = repo.dvc("status").stdout
+    assert "get_data" in status and url in status and "modified" in status
+    assert ran_stages(repo.dvc("repro").stdout) == list(STAGES)
+    assert (repo.path / "data/raw/reviews.tsv").read_bytes() == second
+    assert repo.dvc("status").stdout.strip() == "Data and pipelines are up to date."
+
+
+def run_get_data(
+    workdir: Path, source: str, source_dep: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m prepare_data.get`` on this checkout's code, in ``workdir``."""
+    params = {"data": {"source": source, "source_dep": source_dep or source}}
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    env = conftest.test_env()
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "prepare_data.get"], cwd=workdir, env=env, capture_output=True, text=True
+    )
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line.lower()]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("get_data: error: "), result.stderr
+    for text in expected:
+        assert text in errors[0], errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_get_data_errors_name_the_url_and_write_nothing(
+    s3_env: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = s3_env.client()
+    s3.create_bucket(Bucket="bad-inputs")
+    s3.put_object(Bucket="bad-inputs", Key="empty.tsv", Body=b"")
+    s3.put_object(Bucket="bad-inputs", Key="ok.tsv", Body=reviews_tsv(50, seed=3))
+
+    cases = {
+        "s3://no-such-bucket/reviews.tsv": ["s3://no-such-bucket/reviews.tsv", "bucket 'no-such-bucket'"],
+        "s3://bad-inputs/missing.tsv": ["s3://bad-inputs/missing.tsv", "no such object"],
+        "s3://bad-inputs/empty.tsv": ["s3://bad-inputs/empty.tsv", "empty"],
+        "s3://bad-inputs/": ["data.source", "s3://bad-inputs/"],
+    }
+    for url, expected in cases.items():
+        result = run_get_data(tmp_path, url)
+        assert_one_error_line(result, *expected)
+        assert not (tmp_path / "data/raw").exists(), url
+
+    result = run_get_data(tmp_path, "s3://bad-inputs/ok.tsv", source_dep="data/external")
+    assert_one_error_line(result, "data.source_dep", "s3://bad-inputs/ok.tsv")
+
+    with monkeypatch.context() as patch:
+        patch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+        result = run_get_data(tmp_path, "s3://bad-inputs/ok.tsv")
+    assert_one_error_line(result, "s3://bad-inputs/ok.tsv", "Could not connect")
+    assert not (tmp_path / "data/raw").exists()
+
+    assert run_get_data(tmp_path, "s3://bad-inputs/ok.tsv").returncode == 0
+    assert (tmp_path / "data/raw/reviews.tsv").read_bytes() == reviews_tsv(50, seed=3)

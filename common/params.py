@@ -46,8 +46,23 @@ class DataParams:
             raise PipelineError(f"{key}: labels {sorted(map(str, both))} are both negative and positive")
 
 
+# Values each `split.time_part` can take (inclusive); the sequential split's ranges must lie
+# within them. `year` is unbounded: its ranges are plain years, e.g. train [2015, 2020).
+TIME_PART_BOUNDS: dict[str, tuple[int, int] | None] = {
+    "day_of_month": (1, 31),
+    "day_of_week": (1, 7),
+    "day_of_year": (1, 366),
+    "month": (1, 12),
+    "hour": (0, 23),
+    "year": None,
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class SplitParams:
+    """``split.*``: how rows go to train/valid/test. The README's "Splitting" section documents
+    each key; ``prepare_data`` implements them."""
+
     method: Literal["hash", "sequential"] = "hash"
     key: tuple[str, ...] = ("SentenceId",)
     modulus: int = 10
@@ -55,17 +70,43 @@ class SplitParams:
     valid: tuple[int, int] = (8, 9)
     test: tuple[int, int] = (9, 10)
     sample: int = 1
+    # Sequential split: the ranges are [lo, hi) of `time_part` of `time_column`.
+    time_column: str = ""
+    time_part: Literal["day_of_month", "day_of_week", "day_of_year", "month", "hour", "year"] = "day_of_month"
+    # Split-quality checks: a pairwise KS distance above max_ks fails the stage; when unset
+    # (null) the report only warns above 0.05. `seed` drives the random-split contrast only.
+    max_ks: float | None = None
+    seed: int = 42
+
+    def ranges(self) -> dict[str, tuple[int, int]]:
+        return {"train": self.train, "valid": self.valid, "test": self.test}
 
     def validate(self, key: str) -> None:
         if self.modulus < 2:
             raise PipelineError(f"{key}.modulus: must be at least 2, got {self.modulus}")
         if self.sample < 1:
             raise PipelineError(f"{key}.sample: must be at least 1, got {self.sample}")
-        ranges = {"train": self.train, "valid": self.valid, "test": self.test}
+        if self.max_ks is not None and not 0 < self.max_ks <= 1:
+            raise PipelineError(f"{key}.max_ks: must be in (0, 1] or null, got {self.max_ks}")
+        if len(set(self.key)) != len(self.key):
+            raise PipelineError(f"{key}.key: lists a column twice: {list(self.key)}")
+        ranges = self.ranges()
         for name, (lo, hi) in ranges.items():
-            if not 0 <= lo < hi <= self.modulus:
+            if self.method == "hash" and not 0 <= lo < hi <= self.modulus:
                 raise PipelineError(
                     f"{key}.{name}: range [{lo}, {hi}) must satisfy 0 <= lo < hi <= modulus ({self.modulus})"
+                )
+            bounds = TIME_PART_BOUNDS[self.time_part]
+            if self.method == "sequential" and bounds is None and not lo < hi:
+                raise PipelineError(f"{key}.{name}: range [{lo}, {hi}) must satisfy lo < hi")
+            if (
+                self.method == "sequential"
+                and bounds is not None
+                and not bounds[0] <= lo < hi <= bounds[1] + 1
+            ):
+                raise PipelineError(
+                    f"{key}.{name}: range [{lo}, {hi}) must lie within [{bounds[0]}, {bounds[1] + 1}) "
+                    f"(time_part {self.time_part} runs from {bounds[0]} to {bounds[1]})"
                 )
         names = list(ranges)
         for i, a in enumerate(names):
@@ -73,6 +114,8 @@ class SplitParams:
                 (alo, ahi), (blo, bhi) = ranges[a], ranges[b]
                 if alo < bhi and blo < ahi:
                     raise PipelineError(f"{key}.{a} [{alo}, {ahi}) overlaps {key}.{b} [{blo}, {bhi})")
+        if self.method == "sequential" and not self.time_column:
+            raise PipelineError(f"{key}.time_column: required by method sequential (the date or time column)")
 
 
 @dataclasses.dataclass(frozen=True)

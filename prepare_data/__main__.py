@@ -1,17 +1,17 @@
-"""prepare_data stage: labels, hash split and split report from ``data/raw/``."""
+"""prepare_data stage: labels, split and split report from ``data/raw/``, streamed."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from common.atomic import atomic_outputs, dumps_json
 from common.errors import PipelineError, run_stage
 from common.params import load_params
-from common.tables import SUPPORTED_SUFFIXES, read_table
-from prepare_data.split import SPLITS, prepare
+from common.tables import SUPPORTED_SUFFIXES
+from prepare_data.report import summary
+from prepare_data.split import SPLITS, split_stream
+from prepare_data.stream import open_batches
 
 RAW_DIR = Path("data/raw")
 PREPARED_DIR = Path("data/prepared")
@@ -29,13 +29,13 @@ def find_raw_file(raw_dir: Path = RAW_DIR) -> Path:
 def main() -> None:
     params = load_params()
     raw = find_raw_file()
-    tables, report = prepare(read_table(raw), params.data, params.split, source=str(raw))
+    schema, batches = open_batches(raw)
     outputs = [PREPARED_DIR / f"{name}.parquet" for name in SPLITS]
     with atomic_outputs(*outputs, SPLIT_METRICS) as temps:
-        for name, temp in zip(SPLITS, temps, strict=False):
-            pq.write_table(tables[name], temp)
+        sinks = dict(zip(SPLITS, temps, strict=False))
+        report = split_stream(schema, batches, params.data, params.split, sinks, source=str(raw))
         temps[-1].write_text(dumps_json(report))
-    log.info("rows %s, leakage %s", report["rows"], report["leakage"])
+    log.info("%s split of %s:\n%s", params.split.method, raw, summary(report))
 
 
 if __name__ == "__main__":

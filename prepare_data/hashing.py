@@ -2,17 +2,25 @@
 
 ``FARM_FINGERPRINT`` is FarmHash Fingerprint64 of the UTF-8 bytes, read as a signed INT64.
 A key of several columns is ``CONCAT`` of each value ``CAST(x AS STRING)``; any NULL makes
-the key NULL, and such rows land in no split.
+the key NULL, and such rows land in no split. With ``key: []`` the key is the row as
+canonical JSON (``row_json``), in the spirit of BigQuery's ``TO_JSON_STRING(t)``.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
+import math
 from collections.abc import Sequence
 
 import farmhash
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from common.errors import PipelineError
+
+Column = pa.Array | pa.ChunkedArray
 
 
 def farm_fingerprint(value: str | bytes) -> int:
@@ -21,22 +29,47 @@ def farm_fingerprint(value: str | bytes) -> int:
     return unsigned - (1 << 64) if unsigned >= 1 << 63 else unsigned
 
 
-def bigquery_string(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """``CAST(x AS STRING)``: INT64 in decimal, BOOL as true/false, DATE as YYYY-MM-DD."""
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+def _castable(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_string_view(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_date32(kind)
+        or pa.types.is_null(kind)
+    )
+
+
+def bigquery_string(column: Column, name: str = "key") -> Column:
+    """``CAST(x AS STRING)``: STRING as is, INT64 in decimal, BOOL as true/false, DATE as
+    YYYY-MM-DD (pyarrow's casts of these types print exactly what BigQuery's do).
+
+    Other types are refused: BigQuery's text for FLOAT64 or TIMESTAMP differs from pyarrow's,
+    and a key must give the same bucket in both.
+    """
+    if pa.types.is_string(column.type):
         return column
+    if pa.types.is_date64(column.type):
+        column = pc.cast(column, pa.date32())
+    if not _castable(column.type):
+        raise PipelineError(
+            f"column {name!r} (split.key) has type {column.type}; a key column must be a string, "
+            "an integer, a boolean or a date (cast it in your data, as you would in BigQuery)"
+        )
     return pc.cast(column, pa.string())
 
 
-def concat_key(columns: Sequence[pa.Array | pa.ChunkedArray]) -> pa.Array | pa.ChunkedArray:
+def concat_key(columns: Sequence[Column], names: Sequence[str] | None = None) -> Column:
     """``CONCAT`` of the key columns as strings, no separator; NULL if any part is NULL."""
-    strings = [bigquery_string(c) for c in columns]
+    names = list(names) if names is not None else [f"#{i}" for i in range(len(columns))]
+    strings = [bigquery_string(c, n) for c, n in zip(columns, names, strict=True)]
     if len(strings) == 1:
         return strings[0]
     return pc.binary_join_element_wise(*strings, "", null_handling="emit_null")
 
 
-def fingerprint_strings(keys: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+def fingerprint_strings(keys: Column) -> tuple[np.ndarray, np.ndarray]:
     """Fingerprints (int64) of a string array and its null mask (fingerprint 0 where null).
 
     Keys repeat (many phrases share a sentence), so each distinct key is hashed once.
@@ -55,6 +88,33 @@ def fingerprint_strings(keys: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, n
     return fingerprints, is_null
 
 
+def _json_value(value: object) -> object:
+    """A value as ``TO_JSON_STRING`` spells it: dates and times as ISO strings, NaN and
+    infinities as the strings BigQuery uses."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, datetime.timedelta | np.generic):
+        return str(value)
+    return value
+
+
+def row_json(table: pa.Table | pa.RecordBatch) -> pa.Array:
+    """Each row as canonical JSON: ``{"col":value,...}`` in column order, no spaces, UTF-8
+    (not ``\\u``-escaped). Equal rows give equal strings, so duplicates share a bucket."""
+    names = table.schema.names
+    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+    rows = [
+        dumps(dict(zip(names, [_json_value(v) for v in values], strict=True)))
+        for values in zip(*columns, strict=True)
+    ]
+    return pa.array(rows, pa.string())
+
+
 def bigquery_abs_mod(values: np.ndarray, modulus: int) -> np.ndarray:
     """``ABS(MOD(values, modulus))`` with BigQuery's MOD: the remainder takes the dividend's sign."""
     return np.abs(np.fmod(values, np.int64(modulus)))
@@ -71,3 +131,15 @@ def assign_buckets(fingerprints: np.ndarray, modulus: int, sample: int = 1) -> n
     kept = bigquery_abs_mod(fingerprints, sample) == 0
     buckets = bigquery_abs_mod(fingerprints, sample * modulus) // sample
     return np.where(kept, buckets, -1)
+
+
+def mix64(values: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer: a fast bijective scramble of 64-bit integers (as uint64).
+
+    Used where a value must become a well-spread 64-bit hash without a Python call per row:
+    the random-split contrast (row numbers) and the sequential split's time keys.
+    """
+    z = values.astype(np.uint64, copy=True) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))

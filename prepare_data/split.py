@@ -1,79 +1,194 @@
-"""Split a labelled table into train/valid/test by hash buckets of its key."""
+"""Split labelled rows into train/valid/test, batch by batch, and report on the split.
+
+One code path for every input size: ``split_stream`` takes record batches (a file's, or one
+batch holding a whole in-memory table) and writes each split through a ``SplitWriter``, so the
+streaming and in-memory paths give the same bytes. Rows keep their input order in each split.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from common.errors import PipelineError
 from common.params import DataParams, SplitParams
-from prepare_data.hashing import assign_buckets, concat_key, fingerprint_strings
-from prepare_data.labels import LABEL, map_labels
-from prepare_data.report import split_report
+from prepare_data.hashing import (
+    assign_buckets,
+    bigquery_string,
+    concat_key,
+    fingerprint_strings,
+    mix64,
+    row_json,
+)
+from prepare_data.labels import LABEL, label_mask
+from prepare_data.report import SPLITS, SplitStats, check_report
+from prepare_data.sequential import time_positions
+from prepare_data.stream import BackgroundWriters, Sink
 
-SPLITS = ("train", "valid", "test")
 log = logging.getLogger(__name__)
 
 
-def split_ranges(params: SplitParams) -> dict[str, tuple[int, int]]:
-    return {"train": params.train, "valid": params.valid, "test": params.test}
+@dataclasses.dataclass(frozen=True)
+class BatchAssignment:
+    """Where each row of a batch goes."""
+
+    split_index: np.ndarray  # int8: 0 train, 1 valid, 2 test, -1 no split
+    is_positive: np.ndarray  # bool: label 1 (meaningful where split_index >= 0)
+    keys: np.ndarray  # int64: the row's key as a 64-bit hash (its fingerprint for a hash split)
+    dropped: dict[str, int]
 
 
-def bucket_masks(buckets: np.ndarray, ranges: dict[str, tuple[int, int]]) -> dict[str, np.ndarray]:
-    """A boolean row mask per split: bucket in ``[lo, hi)``; -1 (dropped) is in none."""
-    return {name: (buckets >= lo) & (buckets < hi) for name, (lo, hi) in ranges.items()}
+def check_columns(schema: pa.Schema, data: DataParams, split: SplitParams, source: str) -> None:
+    """Fail naming the first column (and its params key) the settings need but the input lacks."""
+    needed = [(data.text_column, "data.text_column"), (data.label_column, "data.label_column")]
+    if split.method == "hash":
+        needed += [(name, "split.key") for name in split.key]
+    else:
+        needed.append((split.time_column, "split.time_column"))
+    for column, key in needed:
+        if column not in schema.names:
+            raise PipelineError(
+                f"{source}: column {column!r} ({key}) not found (columns: {', '.join(schema.names)})"
+            )
+    if split.method == "hash":
+        for name in split.key:
+            try:
+                bigquery_string(pa.array([], schema.field(name).type), name)
+            except PipelineError as error:
+                raise PipelineError(f"{source}: {error}") from None
 
 
-def key_strings(table: pa.Table, key: tuple[str, ...]) -> pa.Array | pa.ChunkedArray:
-    """The ``CONCAT``-ed key of each row, as BigQuery would build it."""
-    return concat_key([table[name] for name in key])
+def hash_keys(
+    batch: pa.RecordBatch, mapped: np.ndarray, key: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(FARM_FINGERPRINT of each row's key, is_null). With no key columns the key is the row
+    as canonical JSON, built only for rows with a mapped label (it is slow)."""
+    if key:
+        return fingerprint_strings(concat_key([batch.column(name) for name in key], key))
+    fingerprints = np.zeros(batch.num_rows, np.int64)
+    rows = np.flatnonzero(mapped)
+    if len(rows):
+        fingerprints[rows], _ = fingerprint_strings(row_json(batch.take(pa.array(rows))))
+    return fingerprints, np.zeros(batch.num_rows, bool)
+
+
+def assign_batch(
+    batch: pa.RecordBatch, data: DataParams, split: SplitParams, source: str = "input", first_row: int = 1
+) -> BatchAssignment:
+    """Label, key and split of each row of ``batch`` (``first_row``: its first row's number)."""
+    is_negative, is_positive = label_mask(
+        batch.column(data.label_column), data.negative_labels, data.positive_labels
+    )
+    is_positive = is_positive.to_numpy(zero_copy_only=False)
+    mapped = is_negative.to_numpy(zero_copy_only=False) | is_positive
+    if split.method == "hash":
+        keys, is_null = hash_keys(batch, mapped, split.key)
+        buckets = assign_buckets(keys, split.modulus, split.sample)
+    else:
+        column = batch.column(split.time_column)
+        buckets, is_null, times = time_positions(
+            column, split.time_column, split.time_part, source, first_row
+        )
+        keys = mix64(times).view(np.int64)
+    split_index = np.full(batch.num_rows, -1, np.int8)
+    for index, (lo, hi) in enumerate(split.ranges().values()):
+        split_index[(buckets >= lo) & (buckets < hi)] = index
+    candidate = mapped & ~is_null
+    not_sampled = candidate & (buckets < 0) if split.method == "hash" else np.zeros_like(candidate)
+    split_index[~candidate] = -1
+    dropped = {
+        "label_not_mapped": int(np.count_nonzero(~mapped)),
+        "null_key": int(np.count_nonzero(mapped & is_null)),
+        "not_sampled": int(np.count_nonzero(not_sampled)),
+        "unassigned": int(np.count_nonzero(candidate & ~not_sampled & (split_index < 0))),
+    }
+    return BatchAssignment(split_index, is_positive, keys, dropped)
+
+
+def output_schema(schema: pa.Schema) -> pa.Schema:
+    """Every input column, then ``label`` (int8); an input ``label`` column is replaced."""
+    fields = [f for f in schema if f.name != LABEL]
+    return pa.schema([*fields, pa.field(LABEL, pa.int8())])
+
+
+def split_stream(
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    data: DataParams,
+    split: SplitParams,
+    sinks: Mapping[str, Sink],
+    source: str = "input",
+) -> dict[str, object]:
+    """Split ``batches`` into the parquet ``sinks`` (one per split); return the report.
+
+    On any error the sinks are left half-written: write them to temp files
+    (``common.atomic.atomic_outputs``) so that nothing half-written is kept.
+    """
+    check_columns(schema, data, split, source)
+    out_schema = output_schema(schema)
+    input_columns = [name for name in out_schema.names if name != LABEL]
+    writers = BackgroundWriters(dict(sinks), out_schema)
+    stats = SplitStats(split)
+    rows_read = 0
+    try:
+        for batch in batches:
+            assignment = assign_batch(batch, data, split, source, first_row=rows_read + 1)
+            rows_read += batch.num_rows
+            for name, count in assignment.dropped.items():
+                stats.dropped[name] += count
+            kept = np.flatnonzero(assignment.split_index >= 0)
+            # Rows grouped by split, input order kept within each: one take, then slices.
+            order = kept[np.argsort(assignment.split_index[kept], kind="stable")]
+            split_index = assignment.split_index[order]
+            labels = assignment.is_positive[order].astype(np.int8)
+            taken = batch.select(input_columns).take(pa.array(order))
+            table = pa.Table.from_batches(
+                [pa.RecordBatch.from_arrays([*taken.columns, pa.array(labels)], schema=out_schema)]
+            )
+            start = 0
+            for index, count in enumerate(np.bincount(split_index, minlength=len(SPLITS)).tolist()):
+                writers.write(SPLITS[index], table.slice(start, count))
+                start += count
+            stats.add(split_index, labels, assignment.keys[order], taken.column(data.text_column))
+        report = finish_report(stats, split, rows_read, source)
+    except BaseException:
+        writers.abort()
+        raise
+    writers.close()
+    return report
+
+
+def finish_report(stats: SplitStats, split: SplitParams, rows_read: int, source: str) -> dict[str, object]:
+    """The report with its warnings; fails on input that left no usable rows."""
+    dropped = stats.dropped
+    if dropped["label_not_mapped"] == rows_read:
+        raise PipelineError(
+            f"{source}: no rows left after label mapping (data.negative_labels, data.positive_labels)"
+        )
+    if dropped["null_key"] == rows_read - dropped["label_not_mapped"]:
+        what = (
+            f"split.time_column {split.time_column!r}"
+            if split.method == "sequential"
+            else f"split.key {list(split.key)}"
+        )
+        raise PipelineError(f"{source}: {what} is NULL in every row")
+    report = stats.report()
+    report["warnings"] = check_report(report, split, source)
+    return report
 
 
 def prepare(
     table: pa.Table, data: DataParams, split: SplitParams, source: str = "input"
 ) -> tuple[dict[str, pa.Table], dict[str, object]]:
-    """Map labels, hash-split, and report. Returns the split tables and ``split.json``."""
-    for name, column in [("data.text_column", data.text_column), ("data.label_column", data.label_column)]:
-        if column not in table.column_names:
-            raise PipelineError(
-                f"{source}: column {column!r} ({name}) not found (columns: {', '.join(table.column_names)})"
-            )
-    for column in split.key:
-        if column not in table.column_names:
-            raise PipelineError(
-                f"{source}: column {column!r} (split.key) not found (columns: {', '.join(table.column_names)})"
-            )
-    labelled = map_labels(table, data.label_column, data.negative_labels, data.positive_labels)
-    if labelled.num_rows == 0:
-        raise PipelineError(
-            f"{source}: no rows left after label mapping: column {data.label_column!r} has none of "
-            f"{list(data.negative_labels)} (data.negative_labels) or {list(data.positive_labels)} "
-            "(data.positive_labels)"
-        )
-    keys = key_strings(labelled, split.key)
-    fingerprints, is_null = fingerprint_strings(keys)
-    if is_null.all():
-        raise PipelineError(f"{source}: split.key {list(split.key)} is NULL in every row")
-    if is_null.any():
-        log.warning("%d rows have a NULL key and land in no split", int(is_null.sum()))
-    buckets = assign_buckets(fingerprints, split.modulus, split.sample)
-    buckets[is_null] = -1
-    masks = bucket_masks(buckets, split_ranges(split))
-    tables = {name: labelled.filter(pa.array(mask)) for name, mask in masks.items()}
-    key_values = keys.to_pylist() if isinstance(keys, pa.Array) else keys.combine_chunks().to_pylist()
-    report = split_report(
-        labels={n: t[LABEL].to_numpy() for n, t in tables.items()},
-        keys={n: [k for k, m in zip(key_values, masks[n], strict=True) if m] for n in masks},
-        texts={n: t[data.text_column].to_pylist() for n, t in tables.items()},
-    )
-    report["dropped"] = {
-        "label_not_mapped": table.num_rows - labelled.num_rows,
-        "null_key": int(is_null.sum()),
-        "unassigned": int(labelled.num_rows - is_null.sum() - sum(int(m.sum()) for m in masks.values())),
-    }
-    for name, part in tables.items():
-        if part.num_rows == 0:
-            log.warning("split %s is empty", name)
+    """The in-memory path: ``split_stream`` fed the whole table as one batch. Returns the split
+    tables (as written and read back) and the report."""
+    sinks = {name: pa.BufferOutputStream() for name in SPLITS}
+    batches = table.combine_chunks().to_batches()
+    report = split_stream(table.schema, batches, data, split, sinks, source)
+    tables = {name: pq.read_table(pa.BufferReader(sink.getvalue())) for name, sink in sinks.items()}
     return tables, report

@@ -1,0 +1,150 @@
+"""Streaming input (record batches) and output (parquet with a fixed row-group layout).
+
+Reading: a ``.tsv``/``.csv`` is parsed block by block by pyarrow's streaming CSV reader (on
+its own threads, ahead of us); a ``.parquet`` is read batch by batch. Writing: each split
+goes to a ``SplitWriter`` whose row groups hold exactly ``ROW_GROUP_ROWS`` rows (the last one
+fewer), so the file's bytes do not depend on how the input was batched; writes run on a
+background thread (pyarrow releases the GIL while encoding), the second core's work.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from common.errors import PipelineError
+from common.tables import SUPPORTED_SUFFIXES, csv_options
+
+ROW_GROUP_ROWS = 1 << 17
+PARQUET_BATCH_ROWS = 1 << 16
+Sink = str | os.PathLike[str] | pa.NativeFile
+
+
+def _cannot_read(path: Path, error: Exception) -> PipelineError:
+    text = str(error).strip()
+    first_line = text.splitlines()[0] if text else type(error).__name__
+    return PipelineError(f"{path}: cannot be read: {first_line}")
+
+
+def open_batches(
+    path: str | Path, block_size: int | None = None
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """The file's schema and an iterator over its record batches (at least one row in all).
+
+    Errors name the file: missing, empty, unreadable, or no rows. ``block_size`` (bytes of
+    CSV per batch) is for tests; the default is ``common.tables.csv_options``'s.
+    """
+    path = Path(path)
+    if path.suffix not in SUPPORTED_SUFFIXES:
+        raise PipelineError(f"{path}: unsupported file type {path.suffix!r} (use .tsv, .csv or .parquet)")
+    if not path.is_file():
+        raise PipelineError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise PipelineError(f"{path}: file is empty")
+    try:
+        if path.suffix == ".parquet":
+            parquet = pq.ParquetFile(path)
+            schema, batches = parquet.schema_arrow, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+        else:
+            read, parse = csv_options(path)
+            if block_size is not None:
+                read.block_size = block_size
+            reader = pacsv.open_csv(path, read_options=read, parse_options=parse)
+            schema, batches = reader.schema, iter(reader)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
+        raise _cannot_read(path, error) from None
+
+    def checked() -> Iterator[pa.RecordBatch]:
+        rows = 0
+        try:
+            for batch in batches:
+                rows += batch.num_rows
+                if batch.num_rows:
+                    yield batch
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
+            raise _cannot_read(path, error) from None
+        if rows == 0:
+            raise PipelineError(f"{path}: has a header but no rows")
+
+    return schema, checked()
+
+
+class SplitWriter:
+    """A parquet file written in row groups of exactly ``ROW_GROUP_ROWS`` rows."""
+
+    def __init__(self, sink: Sink, schema: pa.Schema) -> None:
+        self.schema = schema
+        self._writer = pq.ParquetWriter(sink, schema)
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        pending = pa.concat_tables(self._pending)
+        full = pending.num_rows if final else pending.num_rows - pending.num_rows % ROW_GROUP_ROWS
+        for start in range(0, full, ROW_GROUP_ROWS):
+            # One contiguous chunk per row group: pages then break at the same rows whatever
+            # the batches were.
+            group = pending.slice(start, min(ROW_GROUP_ROWS, full - start)).combine_chunks()
+            self._writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
+        rest = pending.slice(full)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def close(self) -> None:
+        if self._pending_rows:
+            self._flush(final=True)
+        self._writer.close()
+
+    def discard(self) -> None:
+        """Close without writing what is pending (the caller deletes the file)."""
+        self._pending, self._pending_rows = [], 0
+        self._writer.close()
+
+
+class BackgroundWriters:
+    """``SplitWriter``s fed from the calling thread, written on one background thread in
+    submission order. At most ``max_pending`` writes wait, which bounds memory."""
+
+    def __init__(self, sinks: dict[str, Sink], schema: pa.Schema, max_pending: int = 6) -> None:
+        self._writers = {name: SplitWriter(sink, schema) for name, sink in sinks.items()}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
+        self._futures: collections.deque[Future[None]] = collections.deque()
+        self._max_pending = max_pending
+
+    def write(self, name: str, table: pa.Table) -> None:
+        self._futures.append(self._pool.submit(self._writers[name].write, table))
+        while len(self._futures) > self._max_pending:
+            self._futures.popleft().result()
+
+    def close(self) -> None:
+        """Finish every write and close the files; re-raises a write's error."""
+        try:
+            while self._futures:
+                self._futures.popleft().result()
+            for writer in self._writers.values():
+                self._pool.submit(writer.close).result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """Stop after the writes under way; the caller deletes the half-written files."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for writer in self._writers.values():
+            with contextlib.suppress(Exception):  # the file is deleted anyway
+                writer.discard()

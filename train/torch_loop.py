@@ -83,8 +83,8 @@ class WarmupLinearDecay:
 def virtual_epoch_ends(train_rows: int, settings: TorchParams, key: str = "train.torch") -> list[int]:
     """Examples seen at the end of each virtual epoch; the last is ``stop_point`` x rows."""
     total = round(settings.stop_point * train_rows)
-    ends = [round(total * epoch / settings.checkpoints) for epoch in range(1, settings.checkpoints + 1)]
-    if ends[0] < 1:
+    ends = [total * epoch // settings.checkpoints for epoch in range(1, settings.checkpoints + 1)]
+    if total < settings.checkpoints:  # some virtual epochs would have no examples
         raise PipelineError(
             f"{key}.checkpoints: {settings.checkpoints} virtual epochs of {total} examples in all "
             f"(stop_point {settings.stop_point} x {train_rows} train rows) leave some empty"

@@ -1,0 +1,51 @@
+"""``dvc exp run -S train.model=torch`` in a temp copy of the repository, end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import Repo
+
+pytestmark = pytest.mark.integration
+
+
+def test_torch_experiment_is_trained_scored_and_listed(repo: Repo) -> None:
+    repo.dvc("exp", "run", "-n", "torch-test", "-S", "train.model=torch")
+
+    meta = json.loads((repo.path / "model/meta.json").read_text())
+    assert meta["kind"] == "torch"
+    assert (repo.path / "checkpoints/last.pt").is_file()
+    curves = json.loads((repo.path / "metrics/training_curves.json").read_text())
+    assert [row["virtual_epoch"] for row in curves] == list(range(1, 9))
+
+    shown = json.loads(repo.dvc("exp", "show", "--json").stdout)
+    experiments = [
+        exp for entry in shown for exp in (entry.get("experiments") or []) if exp.get("name") == "torch-test"
+    ]
+    assert len(experiments) == 1
+    data = experiments[0]["revs"][0]["data"]
+    assert data["params"]["params.yaml"]["data"]["train"]["model"] == "torch"
+    metrics = data["metrics"]["metrics/model_performance.json"]["data"]
+    assert 0.7 < metrics["accuracy"] <= 1.0
+    assert 0.7 < metrics["roc_auc"] <= 1.0
+
+    # `dvc plots show` draws the curves: the rows it plots carry each virtual epoch's losses.
+    plots = json.loads(repo.dvc("plots", "show", "--json").stdout)["data"]
+    drawn = set()
+    for render in (render for renders in plots.values() for render in renders):
+        spec = json.dumps({key: value for key, value in render["content"].items() if key != "data"})
+        for row in render["content"]["data"]["values"]:
+            # A plot of several y fields tags each row with its field; one of a single y names
+            # the field in its encoding.
+            fields = [row["field"]] if "field" in row else [f for f in row if f'"{f}"' in spec]
+            drawn.update((field, row.get("virtual_epoch")) for field in fields)
+    for field in ("train_loss", "valid_loss", "valid_accuracy"):
+        assert {(field, epoch) for epoch in range(1, 9)} <= drawn, field
+
+    # Re-running the same experiment changes nothing: the stage is cached, the model identical.
+    model_bytes = (repo.path / "model/model.pt").read_bytes()
+    rerun = repo.dvc("exp", "run", "-S", "train.model=torch")
+    assert "Running stage 'train'" not in rerun.stdout
+    assert (repo.path / "model/model.pt").read_bytes() == model_bytes

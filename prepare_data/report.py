@@ -94,11 +94,18 @@ class SplitStats:
         self.dropped = {"label_not_mapped": 0, "null_key": 0, "not_sampled": 0, "unassigned": 0}
         self.rows_in_splits = 0
 
-    def add(self, split_index: np.ndarray, labels: np.ndarray, keys: np.ndarray, texts: pa.Array) -> None:
-        """Rows that landed in a split: their split (0-2), label (0/1), 64-bit key, text."""
+    def add(
+        self,
+        split_index: np.ndarray,
+        labels: np.ndarray,
+        keys: np.ndarray,
+        texts: pa.Array,
+        ranks: np.ndarray,
+    ) -> None:
+        """A batch's rows that landed in a split: their split (0-2), label (0/1), 64-bit key,
+        text, and rank among them in input order (the random contrast numbers rows by it)."""
         widths = [hi - lo for lo, hi in self.split.ranges().values()]
-        row_numbers = self.rows_in_splits + np.arange(len(split_index), dtype=np.int64)
-        random_index = random_split(row_numbers, self.split.seed, widths)
+        random_index = random_split(self.rows_in_splits + ranks, self.split.seed, widths)
         self.rows_in_splits += len(split_index)
         tags = (np.uint8(1) << split_index.astype(np.uint8)) | (np.uint8(8) << random_index.astype(np.uint8))
         pairs = split_index.astype(np.int64) * 2 + labels

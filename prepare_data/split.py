@@ -28,7 +28,7 @@ from prepare_data.hashing import (
 from prepare_data.labels import LABEL, label_mask
 from prepare_data.report import SPLITS, SplitStats, check_report
 from prepare_data.sequential import time_positions
-from prepare_data.stream import BackgroundWriters, Sink
+from prepare_data.stream import ROW_GROUP_ROWS, BackgroundWriters, Sink
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,7 @@ def split_stream(
     split: SplitParams,
     sinks: Mapping[str, Sink],
     source: str = "input",
+    row_group_rows: int = ROW_GROUP_ROWS,
 ) -> dict[str, object]:
     """Split ``batches`` into the parquet ``sinks`` (one per split); return the report.
 
@@ -132,7 +133,7 @@ def split_stream(
     check_columns(schema, data, split, source)
     out_schema = output_schema(schema)
     input_columns = [name for name in out_schema.names if name != LABEL]
-    writers = BackgroundWriters(dict(sinks), out_schema)
+    writers = BackgroundWriters(dict(sinks), out_schema, row_group_rows)
     stats = SplitStats(split)
     rows_read = 0
     try:
@@ -154,7 +155,8 @@ def split_stream(
             for index, count in enumerate(np.bincount(split_index, minlength=len(SPLITS)).tolist()):
                 writers.write(SPLITS[index], table.slice(start, count))
                 start += count
-            stats.add(split_index, labels, assignment.keys[order], taken.column(data.text_column))
+            ranks = np.searchsorted(kept, order)  # each row's rank in input order
+            stats.add(split_index, labels, assignment.keys[order], taken.column(data.text_column), ranks)
         report = finish_report(stats, split, rows_read, source)
     except BaseException:
         writers.abort()
@@ -183,12 +185,16 @@ def finish_report(stats: SplitStats, split: SplitParams, rows_read: int, source:
 
 
 def prepare(
-    table: pa.Table, data: DataParams, split: SplitParams, source: str = "input"
+    table: pa.Table,
+    data: DataParams,
+    split: SplitParams,
+    source: str = "input",
+    row_group_rows: int = ROW_GROUP_ROWS,
 ) -> tuple[dict[str, pa.Table], dict[str, object]]:
     """The in-memory path: ``split_stream`` fed the whole table as one batch. Returns the split
     tables (as written and read back) and the report."""
     sinks = {name: pa.BufferOutputStream() for name in SPLITS}
     batches = table.combine_chunks().to_batches()
-    report = split_stream(table.schema, batches, data, split, sinks, source)
+    report = split_stream(table.schema, batches, data, split, sinks, source, row_group_rows)
     tables = {name: pq.read_table(pa.BufferReader(sink.getvalue())) for name, sink in sinks.items()}
     return tables, report

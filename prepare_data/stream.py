@@ -80,8 +80,9 @@ def open_batches(
 class SplitWriter:
     """A parquet file written in row groups of exactly ``ROW_GROUP_ROWS`` rows."""
 
-    def __init__(self, sink: Sink, schema: pa.Schema) -> None:
+    def __init__(self, sink: Sink, schema: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS) -> None:
         self.schema = schema
+        self.row_group_rows = row_group_rows
         self._writer = pq.ParquetWriter(sink, schema)
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
@@ -91,17 +92,18 @@ class SplitWriter:
             return
         self._pending.append(table)
         self._pending_rows += table.num_rows
-        if self._pending_rows >= ROW_GROUP_ROWS:
+        if self._pending_rows >= self.row_group_rows:
             self._flush(final=False)
 
     def _flush(self, final: bool) -> None:
         pending = pa.concat_tables(self._pending)
-        full = pending.num_rows if final else pending.num_rows - pending.num_rows % ROW_GROUP_ROWS
-        for start in range(0, full, ROW_GROUP_ROWS):
+        size = self.row_group_rows
+        full = pending.num_rows if final else pending.num_rows - pending.num_rows % size
+        for start in range(0, full, size):
             # One contiguous chunk per row group: pages then break at the same rows whatever
             # the batches were.
-            group = pending.slice(start, min(ROW_GROUP_ROWS, full - start)).combine_chunks()
-            self._writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
+            group = pending.slice(start, min(size, full - start)).combine_chunks()
+            self._writer.write_table(group, row_group_size=size)
         rest = pending.slice(full)
         self._pending = [rest] if rest.num_rows else []
         self._pending_rows = rest.num_rows
@@ -121,8 +123,14 @@ class BackgroundWriters:
     """``SplitWriter``s fed from the calling thread, written on one background thread in
     submission order. At most ``max_pending`` writes wait, which bounds memory."""
 
-    def __init__(self, sinks: dict[str, Sink], schema: pa.Schema, max_pending: int = 6) -> None:
-        self._writers = {name: SplitWriter(sink, schema) for name, sink in sinks.items()}
+    def __init__(
+        self,
+        sinks: dict[str, Sink],
+        schema: pa.Schema,
+        row_group_rows: int = ROW_GROUP_ROWS,
+        max_pending: int = 6,
+    ) -> None:
+        self._writers = {name: SplitWriter(sink, schema, row_group_rows) for name, sink in sinks.items()}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
         self._futures: collections.deque[Future[None]] = collections.deque()
         self._max_pending = max_pending

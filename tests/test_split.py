@@ -1,0 +1,298 @@
+"""The split itself: streaming equals in-memory, order and batching don't matter, the report is
+exact, the sequential split follows the calendar, and sampling keeps the BigQuery identity."""
+
+from __future__ import annotations
+
+import datetime
+import random
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from common.errors import PipelineError
+from common.params import DataParams, SplitParams
+from common.tables import read_table
+from prepare_data.hashing import assign_buckets, farm_fingerprint
+from prepare_data.membership import SplitMembership, membership_counts
+from prepare_data.report import SPLITS
+from prepare_data.split import prepare, split_stream
+from prepare_data.stream import open_batches
+
+DATA = DataParams()
+HASH = SplitParams()
+
+
+def reviews(sentence_ids: list[int], phrases: list[str], sentiments: list[int]) -> pa.Table:
+    return pa.table(
+        {
+            "PhraseId": pa.array(range(1, len(phrases) + 1), pa.int64()),
+            "SentenceId": pa.array(sentence_ids, pa.int64()),
+            "Phrase": pa.array(phrases, pa.string()),
+            "Sentiment": pa.array(sentiments, pa.int64()),
+        }
+    )
+
+
+def split_bytes(
+    table: pa.Table, split: SplitParams, batch_rows: int | None, row_group_rows: int
+) -> tuple[dict[str, bytes], dict]:
+    """Each split's parquet bytes and the report, from batches of ``batch_rows`` (None: one)."""
+    sinks = {name: pa.BufferOutputStream() for name in SPLITS}
+    batches = table.combine_chunks().to_batches(max_chunksize=batch_rows)
+    report = split_stream(table.schema, batches, DATA, split, sinks, row_group_rows=row_group_rows)
+    return {name: sink.getvalue().to_pybytes() for name, sink in sinks.items()}, report
+
+
+rows_strategy = st.lists(
+    st.tuples(
+        st.integers(1, 40),
+        st.sampled_from(["good", "Bad film", "dull  plot", "fine", "é"]),
+        st.integers(0, 4),
+    ),
+    min_size=1,
+    max_size=120,
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=rows_strategy, batch_rows=st.integers(1, 50), row_group_rows=st.integers(1, 20))
+def test_streaming_and_in_memory_outputs_are_identical_bytes(
+    rows: list[tuple[int, str, int]], batch_rows: int, row_group_rows: int
+) -> None:
+    ids, phrases, sentiments = map(list, zip(*rows, strict=True))
+    if not {0, 4} & set(sentiments):
+        sentiments[0] = 4
+    table = reviews(ids, phrases, sentiments)
+    in_memory, report = split_bytes(table, HASH, None, row_group_rows)
+    streamed, streamed_report = split_bytes(table, HASH, batch_rows, row_group_rows)
+    assert streamed == in_memory
+    assert streamed_report == report
+    # Row groups are exactly row_group_rows long, whatever the batches were.
+    for name, data in streamed.items():
+        metadata = pq.ParquetFile(pa.BufferReader(data)).metadata
+        sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+        assert all(size == row_group_rows for size in sizes[:-1]), (name, sizes)
+
+
+@settings(max_examples=20, deadline=None)
+@given(rows=rows_strategy, seed=st.integers(0, 1000))
+def test_split_does_not_depend_on_row_order(rows: list[tuple[int, str, int]], seed: int) -> None:
+    rows = [*rows, (1, "good", 0)]
+    shuffled = rows[:]
+    random.Random(seed).shuffle(shuffled)
+    results = []
+    for ordered in (rows, shuffled):
+        ids, phrases, sentiments = map(list, zip(*ordered, strict=True))
+        tables, report = prepare(reviews(ids, phrases, sentiments).drop_columns(["PhraseId"]), DATA, HASH)
+        as_rows = {name: sorted(zip(*t.to_pydict().values(), strict=True)) for name, t in tables.items()}
+        report.pop("random_split_leakage")  # a random split of rows in input order: order-dependent
+        results.append((as_rows, report))
+    assert results[0] == results[1]
+
+
+def test_rows_go_to_the_split_of_their_key_bucket_in_input_order() -> None:
+    ids = list(range(1, 200))
+    table = reviews(ids, [f"text {i}" for i in ids], [4 if i % 3 else 0 for i in ids])
+    tables, _ = prepare(table, DATA, HASH)
+    for name, (lo, hi) in HASH.ranges().items():
+        expected = [i for i in ids if lo <= abs(int(np.fmod(farm_fingerprint(str(i)), 10))) < hi]
+        assert tables[name]["SentenceId"].to_pylist() == expected
+        assert tables[name]["label"].to_pylist() == [1 if i % 3 else 0 for i in expected]
+        assert tables[name].column_names == ["PhraseId", "SentenceId", "Phrase", "Sentiment", "label"]
+
+
+def keys_in(split: str, count: int, modulus: int = 10) -> list[int]:
+    """The first ``count`` sentence ids whose bucket falls in ``split``'s default range."""
+    lo, hi = HASH.ranges()[split]
+    found = [
+        i
+        for i in range(1, 1000)
+        if lo <= assign_buckets(np.array([farm_fingerprint(str(i))]), modulus)[0] < hi
+    ]
+    return found[:count]
+
+
+def test_leakage_report_is_exact_on_a_hand_made_dataset() -> None:
+    (t1, t2), (v1,), (s1,) = keys_in("train", 2), keys_in("valid", 1), keys_in("test", 1)
+    rows = [
+        (t1, "Good film", 4),
+        (t1, "dull", 0),
+        (t2, "unique words", 4),
+        (t2, "unique words", 4),  # twice, but in one split: no leak
+        (v1, "dull", 0),  # "dull" is in train, valid and test: one text
+        (v1, "great", 4),
+        (s1, "  good   FILM ", 0),  # normalizes to train's "good film": a second text
+        (s1, "dull", 4),
+        (s1, "ignored", 2),  # label 2 is neither negative nor positive
+    ]
+    ids, phrases, sentiments = map(list, zip(*rows, strict=True))
+    tables, report = prepare(reviews(ids, phrases, sentiments), DATA, HASH)
+    assert report["rows"] == {"train": 4, "valid": 2, "test": 2}
+    assert report["positive_rate"] == {"train": 0.75, "valid": 0.5, "test": 0.5}
+    assert report["distinct_keys"] == {"train": 2, "valid": 1, "test": 1}
+    assert report["ks_distance"] == {"train_valid": 0.25, "train_test": 0.25, "valid_test": 0.0}
+    assert report["leakage"] == {"keys_in_several_splits": 0, "texts_in_several_splits": 2}
+    assert report["dropped"] == {"label_not_mapped": 1, "null_key": 0, "not_sampled": 0, "unassigned": 0}
+    assert {name: t.num_rows for name, t in tables.items()} == report["rows"]
+
+
+def test_random_split_contrast_shows_the_leak_hashing_avoids() -> None:
+    ids = [i // 8 for i in range(4000)]  # 8 phrases per sentence, like the default data
+    table = reviews(ids, [f"phrase {i % 700}" for i in range(4000)], [0, 4] * 2000)
+    _, report = prepare(table, DATA, HASH)
+    assert report["leakage"]["keys_in_several_splits"] == 0
+    assert report["random_split_leakage"]["keys_in_several_splits"] > 200
+    _, again = prepare(table, DATA, HASH)
+    assert again == report  # seeded: the contrast is repeatable too
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 63)), max_size=300), st.integers(1, 40))
+def test_membership_counts_equal_python_sets(items: list[tuple[int, int]], chunk: int) -> None:
+    membership = SplitMembership()
+    for start in range(0, len(items), chunk):
+        part = items[start : start + chunk]
+        hashes = np.array([farm_fingerprint(str(v)) for v, _ in part], np.int64)
+        membership.add(hashes, np.array([t for _, t in part], np.uint8))
+    for shift in (0, 3):
+        splits_of: dict[int, set[int]] = {}
+        for value, tag in items:
+            splits_of.setdefault(value, set()).update(i for i in range(3) if tag >> shift & 1 << i)
+        per_split, shared = membership_counts(membership.tags(), SPLITS, shift)
+        assert shared == sum(len(s) > 1 for s in splits_of.values())
+        assert per_split == {n: sum(i in s for s in splits_of.values()) for i, n in enumerate(SPLITS)}
+
+
+def test_sampling_keeps_the_bigquery_rows() -> None:
+    ids = list(range(1, 3000))
+    table = reviews(ids, [str(i) for i in ids], [4] * len(ids))
+    split = SplitParams(sample=50, modulus=10, train=(0, 8), valid=(8, 9), test=(9, 10))
+    tables, report = prepare(table, DATA, split)
+    fp = {i: farm_fingerprint(str(i)) for i in ids}
+    mod = {m: {i: abs(int(np.fmod(fp[i], m))) for i in ids} for m in (50, 500)}
+    expected = [i for i in ids if mod[50][i] == 0 and mod[500][i] < 400]
+    assert expected and tables["train"]["SentenceId"].to_pylist() == expected
+    assert report["dropped"]["not_sampled"] == sum(mod[50][i] != 0 for i in ids)
+
+
+def test_whole_row_key_puts_duplicate_rows_together() -> None:
+    phrases = [f"p{i % 50}" for i in range(600)]
+    table = reviews([i % 50 for i in range(600)], phrases, [4] * 600).drop_columns(["PhraseId"])
+    tables, report = prepare(table, DATA, SplitParams(key=()))
+    assert report["leakage"]["keys_in_several_splits"] == 0
+    assert sum(report["distinct_keys"].values()) == 50
+    seen = {}
+    for name, part in tables.items():
+        for phrase in part["Phrase"].to_pylist():
+            assert seen.setdefault(phrase, name) == name
+
+
+def test_null_keys_land_nowhere_and_are_counted() -> None:
+    table = pa.table({"SentenceId": [1, None, 3, None], "Phrase": list("abcd"), "Sentiment": [0, 4, 4, 0]})
+    tables, report = prepare(table, DATA, HASH)
+    assert sum(t.num_rows for t in tables.values()) == 2
+    assert report["dropped"]["null_key"] == 2
+    assert any("2 rows have a NULL in split.key" in w for w in report["warnings"])
+
+
+def test_too_few_keys_and_ks_warnings() -> None:
+    table = reviews([1, 2, 3, 4], ["a", "b", "c", "d"], [0, 4, 0, 4])
+    _, report = prepare(table, DATA, HASH)
+    assert any("only 4 distinct keys for modulus 10" in w for w in report["warnings"])
+    ids = list(range(1, 400))
+    skewed = reviews(
+        ids,
+        ["x"] * len(ids),
+        [4 if assign_buckets(np.array([farm_fingerprint(str(i))]), 10)[0] < 8 else 0 for i in ids],
+    )
+    _, report = prepare(skewed, DATA, HASH)
+    assert report["ks_distance"]["train_test"] == 1.0
+    assert any("KS distance train_test is 1.0 > 0.05" in w for w in report["warnings"])
+    with pytest.raises(PipelineError, match=r"train_valid is 1\.0 > split\.max_ks"):
+        prepare(skewed, DATA, SplitParams(max_ks=0.5))
+
+
+ARTICLE = SplitParams(
+    method="sequential",
+    time_column="Date",
+    time_part="day_of_month",
+    train=(1, 21),
+    valid=(21, 26),
+    test=(26, 32),
+)
+
+
+def test_sequential_split_by_day_of_month() -> None:
+    dates = [f"2021-{m:02d}-{d:02d}" for m in (1, 2) for d in range(1, 29)] + [None]
+    table = pa.table(
+        {"Date": dates, "Phrase": ["p"] * len(dates), "Sentiment": [0, 4] * (len(dates) // 2) + [4]}
+    )
+    tables, report = prepare(table, DATA, ARTICLE)
+    days = {name: sorted({int(d[-2:]) for d in t["Date"].to_pylist()}) for name, t in tables.items()}
+    assert days == {"train": list(range(1, 21)), "valid": list(range(21, 26)), "test": [26, 27, 28]}
+    assert tables["train"]["Date"].to_pylist()[:2] == ["2021-01-01", "2021-01-02"]  # input order
+    assert report["dropped"]["null_key"] == 1
+    assert report["leakage"]["keys_in_several_splits"] == 0
+    assert report["distinct_keys"]["valid"] == 10
+
+
+def test_sequential_split_reads_dates_timestamps_and_weekdays() -> None:
+    day = pa.array(
+        [datetime.date(2024, 1, 1) + datetime.timedelta(days=i) for i in range(14)], pa.date32()
+    )  # Monday first
+    table = pa.table({"Date": day, "Phrase": ["p"] * 14, "Sentiment": [4] * 14})
+    week = SplitParams(
+        method="sequential",
+        time_column="Date",
+        time_part="day_of_week",
+        train=(1, 6),
+        valid=(6, 7),
+        test=(7, 8),
+    )
+    tables, _ = prepare(table, DATA, week)
+    assert [t.num_rows for t in tables.values()] == [10, 2, 2]
+    stamps = pa.table(
+        {
+            "Date": ["2024-01-01T23:30:00+02:00", "2024-01-01 10:00:00"],
+            "Phrase": ["a", "b"],
+            "Sentiment": [4, 4],
+        }
+    )
+    with pytest.raises(PipelineError, match="mixes times with and without a zone offset"):
+        prepare(
+            stamps,
+            DATA,
+            SplitParams(
+                method="sequential",
+                time_column="Date",
+                time_part="hour",
+                train=(0, 12),
+                valid=(12, 18),
+                test=(18, 24),
+            ),
+        )
+
+
+def test_csv_file_streamed_in_small_blocks_equals_the_whole_file(tmp_path: Path) -> None:
+    ids = [i // 5 for i in range(3000)]
+    table = reviews(ids, [f"phrase number {i % 911}" for i in range(3000)], [0, 1, 4] * 1000)
+    path = tmp_path / "reviews.tsv"
+    lines = ["PhraseId\tSentenceId\tPhrase\tSentiment"] + [
+        "\t".join(map(str, row)) for row in zip(*table.to_pydict().values(), strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    whole = read_table(path)
+    expected = {name: pa.BufferOutputStream() for name in SPLITS}
+    report = split_stream(
+        whole.schema, whole.combine_chunks().to_batches(), DATA, HASH, expected, row_group_rows=97
+    )
+    schema, batches = open_batches(path, block_size=4096)
+    streamed = {name: pa.BufferOutputStream() for name in SPLITS}
+    assert split_stream(schema, batches, DATA, HASH, streamed, row_group_rows=97) == report
+    for name in SPLITS:
+        assert streamed[name].getvalue() == expected[name].getvalue()

@@ -7,13 +7,16 @@ INSTALLED := $(VENV)/.installed
 # Stage commands in dvc.yaml call `python`: make it the project's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install repro test lint format bench clean
+.PHONY: help install repro test lint format bench clean experiments compare plots plots-template chromium
 
 help:
 	@echo "make repro   create .venv if needed, install, run the pipeline (dvc repro)"
 	@echo "make test    install if needed, run ruff and the whole test suite"
 	@echo "make lint    ruff check and format check"
 	@echo "make bench   run the benchmarks in benchmarks/"
+	@echo "make experiments  dvc exp show, with only the columns worth comparing"
+	@echo "make compare      markdown for a pull request: params, metrics, experiments vs main (BASE=main)"
+	@echo "make plots        dvc plots diff of main against the workspace, in dvc_plots/index.html"
 
 install: $(INSTALLED)
 
@@ -25,7 +28,7 @@ $(INSTALLED): pyproject.toml requirements.lock
 repro: $(INSTALLED)
 	dvc repro
 
-test: $(INSTALLED) lint
+test: $(INSTALLED) lint chromium
 	$(PYTHON) -m pytest
 
 lint: $(INSTALLED)
@@ -41,3 +44,38 @@ bench: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# The browser tests (tests/test_plots_browser.py) drive Debian's Chromium, headless.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "make: /usr/bin/chromium not found; installing Debian's chromium and chromium-driver for the browser tests"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+# Experiments side by side. `dvc exp show` alone also lists the split diagnostics and the
+# hash of every stage dependency; these are the columns worth comparing at a glance.
+EXP_COLUMNS := Experiment|Created|State|accuracy|precision|recall|f1|roc_auc|true_|false_|rows\.|data\.(source|synthetic_rows)|split\.(modulus|train|valid|test)$$|train\.(model|logreg\.C|svm\.C|torch\.)
+EXP_SHOW := dvc exp show --no-pager --drop '.*' --keep '$(EXP_COLUMNS)'
+BASE ?= main
+
+experiments: $(INSTALLED)
+	$(EXP_SHOW)
+
+# Markdown to paste into a pull request: what changed against $(BASE), and the experiments.
+compare: $(INSTALLED)
+	@echo "### Params ($(BASE) vs workspace)"; echo
+	@dvc params diff $(BASE) --md
+	@echo; echo "### Metrics ($(BASE) vs workspace)"; echo
+	@dvc metrics diff $(BASE) --md --precision 4
+	@echo; echo "### Experiments"; echo
+	@$(EXP_SHOW) --md --rev $(BASE) --hide-queued --hide-failed
+
+# Every plot of dvc.yaml, $(BASE) against the workspace, in one page that works offline.
+plots: $(INSTALLED)
+	dvc plots diff $(BASE) --out dvc_plots
+	@echo "open dvc_plots/index.html"
+
+# Re-inline vega, vega-lite and vega-embed after changing their pins (needs npm); commit the page.
+plots-template: $(INSTALLED)
+	$(PYTHON) plots/build_offline_template.py

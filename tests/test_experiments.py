@@ -1,0 +1,189 @@
+"""The original two experiments, a grid through the queue, and comparing them, under real dvc.
+
+The README's commands, run as written in a temp copy of the repository with small data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, Repo, make_repo
+
+pytestmark = pytest.mark.integration
+
+MORE_TEST_DATA = ("-S", "split.train=[0,7]", "-S", "split.valid=[7,8]", "-S", "split.test=[8,10]")
+SVM = ("-S", "train.model=svm")
+
+
+def experiments_by_name(repo: Repo) -> dict[str, dict[str, Any]]:
+    """``dvc exp show --json``: each experiment's data (params, metrics) by name, baseline as ``main``."""
+    shown = json.loads(repo.dvc("exp", "show", "--json").stdout)
+    found: dict[str, dict[str, Any]] = {}
+    for baseline in shown:
+        if baseline.get("name") == "main":
+            found["main"] = baseline["data"]
+        for experiment in baseline.get("experiments") or []:
+            found[experiment["name"]] = experiment["revs"][0]["data"]
+    return found
+
+
+def performance(data: dict[str, Any]) -> dict[str, float]:
+    return data["metrics"]["metrics/model_performance.json"]["data"]
+
+
+def split_report(data: dict[str, Any]) -> dict[str, Any]:
+    return data["metrics"]["metrics/split.json"]["data"]
+
+
+def params(data: dict[str, Any]) -> dict[str, Any]:
+    return data["params"]["params.yaml"]["data"]
+
+
+def run_experiment(repo: Repo, name: str, *options: str) -> str:
+    """The README's one-liner, from the baseline's params (as after ``git checkout params.yaml``)."""
+    repo.run("git", "checkout", "-q", "params.yaml")
+    return repo.dvc("exp", "run", "-n", name, *options).stdout
+
+
+@pytest.fixture(scope="module")
+def experiments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
+    """A copy of the repository: the baseline committed on main, then the two original experiments."""
+    repo = make_repo(tmp_path_factory.mktemp("experiments") / "repo", synthetic_rows=3000)
+    repo.dvc("repro")
+    repo.commit("baseline run")
+    run_experiment(repo, "more-test-data", *MORE_TEST_DATA)
+    run_experiment(repo, "svm", *SVM)
+    yield repo
+
+
+def test_exp_show_lists_both_original_experiments_with_their_params_and_own_metrics(
+    experiments: Repo,
+) -> None:
+    found = experiments_by_name(experiments)
+    main, svm, more = found["main"], found["svm"], found["more-test-data"]
+
+    assert params(main)["train"]["model"] == "logreg"
+    assert params(svm)["train"]["model"] == "svm"
+    assert params(svm)["split"]["test"] == params(main)["split"]["test"] == [9, 10]
+    assert params(more)["train"]["model"] == "logreg"
+    assert (
+        params(more)["split"]["train"],
+        params(more)["split"]["valid"],
+        params(more)["split"]["test"],
+    ) == (
+        [0, 7],
+        [7, 8],
+        [8, 10],
+    )
+    # The SVM scores the same test rows with its own model; more-test-data tests on twice the buckets.
+    assert performance(svm)["accuracy"] != performance(main)["accuracy"]
+    assert split_report(svm)["rows"] == split_report(main)["rows"]
+    assert split_report(more)["rows"]["test"] > 1.5 * split_report(main)["rows"]["test"]
+    assert split_report(more)["rows"]["train"] < split_report(main)["rows"]["train"]
+    for data in (main, svm, more):
+        assert set(performance(data)) >= {"accuracy", "precision", "recall", "f1", "roc_auc"}
+
+
+def test_make_experiments_shows_the_columns_worth_comparing_and_no_dependency_hashes(
+    experiments: Repo,
+) -> None:
+    table = make(experiments, "experiments").stdout
+    columns = next(line.split() for line in table.splitlines() if line.split()[:1] == ["Experiment"])
+    assert {"Experiment", "accuracy", "roc_auc", "f1", "rows.test", "train.model", "split.test"} <= set(
+        columns
+    )
+    # Dependency columns (`common`, `data/raw`, ...) and split diagnostics stay out of the way.
+    assert not [c for c in columns if "/" in c or c in {"common", "train", "evaluate", "model"}]
+    assert not [c for c in columns if c.startswith(("ks_distance", "distinct_keys", "dropped"))]
+    assert "[svm]" in table and "[more-test-data]" in table
+
+
+def test_metrics_diff_params_diff_and_exp_branch_between_main_and_an_experiment(experiments: Repo) -> None:
+    metrics = json.loads(experiments.dvc("metrics", "diff", "main", "svm", "--json").stdout)
+    accuracy = metrics["metrics/model_performance.json"]["accuracy"]
+    assert accuracy["old"] != accuracy["new"]
+    assert "metrics/split.json" not in metrics  # same split: nothing changed there
+
+    changed = json.loads(experiments.dvc("params", "diff", "main", "more-test-data", "--json").stdout)
+    assert set(changed["params.yaml"]) == {"split.train", "split.valid", "split.test"}
+    assert changed["params.yaml"]["split.test"] == {"old": "[9, 10]", "new": "[8, 10]"}  # as dvc prints them
+
+    experiments.dvc("exp", "branch", "svm", "svm-model")
+    assert "model: svm" in experiments.run("git", "show", "svm-model:params.yaml").stdout
+    promoted = json.loads(experiments.run("git", "show", "svm-model:metrics/model_performance.json").stdout)
+    assert promoted == performance(experiments_by_name(experiments)["svm"])
+
+
+def test_rerunning_an_identical_experiment_gives_identical_metrics(experiments: Repo) -> None:
+    output = run_experiment(experiments, "svm-again", "--force", *SVM)
+    # --force runs every stage again instead of restoring the outputs from the run cache.
+    assert "Running stage 'train'" in output and "Running stage 'evaluate'" in output
+    found = experiments_by_name(experiments)
+    assert performance(found["svm-again"]) == performance(found["svm"])
+    # Not just the metrics: every metrics and plot file, and the model and data, bit for bit.
+    metrics = json.loads(experiments.dvc("metrics", "diff", "svm", "svm-again", "--all", "--json").stdout)
+    values = [value for per_file in metrics.values() for value in per_file.values()]
+    assert values and all(value["old"] == value["new"] for value in values)
+    assert json.loads(experiments.dvc("diff", "svm", "svm-again", "--json").stdout) == {}
+    # ...where the same command does see the SVM's model differ from main's.
+    against_main = json.loads(experiments.dvc("diff", "main", "svm", "--json").stdout)
+    assert "model/" in [entry["path"] for entry in against_main["modified"]]
+
+
+def test_make_compare_prints_markdown_of_the_workspace_against_main(experiments: Repo) -> None:
+    experiments.dvc("exp", "apply", "svm")
+    markdown = make(experiments, "compare").stdout
+    assert "### Params (main vs workspace)" in markdown
+    lines = squeeze(markdown)
+    assert "| params.yaml | train.model | logreg | svm |" in lines
+    assert "### Metrics (main vs workspace)" in markdown
+    assert any(line.startswith("| metrics/model_performance.json | accuracy |") for line in lines)
+    assert sum(line.startswith("|---") for line in lines) == 3  # three GitHub markdown tables
+    assert "[svm]" in markdown and "[more-test-data]" in markdown
+
+
+def test_a_grid_through_the_queue(experiments: Repo) -> None:
+    experiments.run("git", "checkout", "-q", "params.yaml")
+    experiments.dvc("exp", "run", "--queue", "-S", "train.logreg.C=0.1,10")
+    try:
+        experiments.dvc("queue", "start", "-j", "2")
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:  # poll until both tasks are done
+            status = experiments.dvc("queue", "status").stdout
+            if not any(state in status for state in ("Queued", "Running")):
+                break
+            time.sleep(1)
+    finally:
+        experiments.dvc("queue", "stop", "--kill", check=False)
+    assert status.count("Success") == 2, status
+    found = experiments_by_name(experiments)
+    grid = {params(d)["train"]["logreg"]["C"]: performance(d) for d in found.values()}
+    assert {0.1, 10} <= set(grid)
+    assert grid[0.1] != grid[10]
+
+
+def squeeze(markdown: str) -> list[str]:
+    """Markdown table lines with runs of spaces collapsed, to compare cells, not padding."""
+    return [" ".join(line.split()) for line in markdown.splitlines()]
+
+
+def make(repo: Repo, target: str) -> Any:
+    """``make target`` in the copy, with this checkout's installed environment."""
+    venv = Path(ROOT / ".venv")
+    # COLUMNS: wide enough that the table is not cut to a terminal's width.
+    return repo.run(
+        "env",
+        "COLUMNS=1000",
+        "make",
+        "--no-print-directory",
+        f"VENV={venv}",
+        "-o",
+        f"{venv}/.installed",
+        target,
+    )

@@ -49,19 +49,20 @@ def roc_points(y_true: np.ndarray, y_score: np.ndarray) -> list[dict[str, float]
 def precision_recall_points(y_true: np.ndarray, y_score: np.ndarray) -> list[dict[str, float]]:
     """The precision-recall curve as rows of ``recall``, ``precision``, ``threshold``.
 
-    Points that do not change the curve's shape are dropped, so the plot data stays small
-    on a large test split. The last point (recall 0, precision 1) has no threshold of its
-    own; it gets the same stand-in for "above every score" as the ROC curve's first point.
+    The curve has a point per distinct score; a point inside a horizontal or vertical run
+    (same precision, or same recall, as both neighbours) does not change the drawn line, so it
+    is dropped to keep the plot data small. The last point (recall 0, precision 1) has no
+    threshold of its own; it gets the ROC curve's stand-in for "above every score".
     """
-    precision, recall, thresholds = skm.precision_recall_curve(y_true, y_score, drop_intermediate=True)
-    thresholds = np.append(thresholds, np.inf)
+    precision, recall, thresholds = skm.precision_recall_curve(y_true, y_score)
+    precision, recall = precision.round(DECIMALS), recall.round(DECIMALS)
+    thresholds = np.nan_to_num(np.append(thresholds, np.inf), posinf=1e9).round(DECIMALS)
+    keep = np.ones(len(precision), dtype=bool)
+    for values in (precision, recall):
+        keep[1:-1] &= ~((values[1:-1] == values[:-2]) & (values[1:-1] == values[2:]))
     return [
-        {
-            "recall": round(float(r), DECIMALS),
-            "precision": round(float(p), DECIMALS),
-            "threshold": round(float(h), DECIMALS),
-        }
-        for r, p, h in zip(recall, precision, np.nan_to_num(thresholds, posinf=1e9), strict=True)
+        {"recall": float(r), "precision": float(p), "threshold": float(h)}
+        for r, p, h in zip(recall[keep], precision[keep], thresholds[keep], strict=True)
     ]
 
 

@@ -59,8 +59,9 @@ EXP_COLUMNS := Experiment|Created|State|accuracy|precision|recall|f1|roc_auc|tru
 EXP_SHOW := dvc exp show --no-pager --drop '.*' --keep '$(EXP_COLUMNS)'
 BASE ?= main
 
+# ARGS: more `dvc exp show` options, e.g. ARGS='--sort-by accuracy --sort-order desc' or ARGS=--md.
 experiments: $(INSTALLED)
-	$(EXP_SHOW)
+	$(EXP_SHOW) $(ARGS)
 
 # Markdown to paste into a pull request: what changed against $(BASE), and the experiments.
 compare: $(INSTALLED)

@@ -150,7 +150,7 @@ class TorchParams:
     max_tokens: int = 256
     embedding_dim: int = 64
     channels: int = 64
-    kernel_size: int = 3
+    kernel_size: int = 1
     dropout: float = 0.2
     batch_size: int = 64
     grad_accum_steps: int = 1

@@ -55,13 +55,22 @@ def cache_objects(repo: Repo) -> dict[str, Path]:
 
 
 def cached_out_md5s(repo: Repo) -> set[str]:
-    """md5 of every cached output in ``dvc.lock`` (a directory's ``.dir`` listing for a folder)."""
+    """md5 of every cached output in ``dvc.lock`` (a directory's ``.dir`` listing for a folder);
+    outputs with ``cache: false`` in dvc.yaml (metrics, plots, checkpoints) live elsewhere.
+    """
+    uncached = set()
+    for stage in yaml.safe_load((repo.path / "dvc.yaml").read_text())["stages"].values():
+        for out in stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", []):
+            if isinstance(out, dict):
+                uncached.update(
+                    path for path, options in out.items() if (options or {}).get("cache") is False
+                )
     lock = yaml.safe_load((repo.path / "dvc.lock").read_text())
     return {
         out["md5"].removesuffix(".dir")
         for stage in lock["stages"].values()
         for out in stage.get("outs", [])
-        if not out["path"].startswith("metrics")  # metrics and plots are in git (cache: false)
+        if out["path"] not in uncached
     }
 
 

@@ -5,6 +5,7 @@ the remote never ends up holding an object that a later pull would accept half-w
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import time
@@ -199,3 +200,26 @@ def test_server_stopping_during_push_fails_then_push_completes_and_pull_verifies
     assert_cache_intact(coworker)
     assert set(cache_objects(coworker)) == set(cache_before)
     assert_cache_intact(repo)
+
+
+def test_pull_refuses_a_truncated_object_in_the_remote(
+    repo_factory: Callable[..., Repo], own_server: MotoServer, tmp_path: Path
+) -> None:
+    own_server.client().create_bucket(Bucket=BUCKET)
+    repo = repo_factory()
+    add_blobs(repo, files=2, size=10_000)
+    add_bare_origin(repo, tmp_path / "origin.git")
+    repo.dvc("push")
+    victim = (repo.path / "blobs/0000.bin").read_bytes()
+    md5 = hashlib.md5(victim).hexdigest()
+    key = f"{PREFIX}files/md5/{md5[:2]}/{md5[2:]}"
+    own_server.client().put_object(Bucket=BUCKET, Key=key, Body=victim[:5_000])  # half an upload
+
+    coworker = clone(tmp_path / "origin.git", tmp_path / "coworker")
+    pulled = coworker.dvc("pull", "blobs", check=False)  # `verify = true` in .dvc/config
+    assert pulled.returncode != 0
+    assert "ERROR: failed to pull data from the cloud" in pulled.stderr, pulled.stderr
+    assert md5 not in cache_objects(coworker)
+    assert not (coworker.path / "blobs/0000.bin").exists()
+    for other_md5, path in cache_objects(coworker).items():
+        assert hashlib.md5(path.read_bytes()).hexdigest() == other_md5

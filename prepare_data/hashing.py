@@ -69,6 +69,26 @@ def concat_key(columns: Sequence[Column], names: Sequence[str] | None = None) ->
     return pc.binary_join_element_wise(*strings, "", null_handling="emit_null")
 
 
+def key_fingerprints(columns: Sequence[Column], names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``FARM_FINGERPRINT(CONCAT(CAST(...)))`` of each row (int64) and its null mask.
+
+    A single key column is dictionary-encoded first: its distinct values (a sentence id
+    repeats for each of its phrases) are cast and hashed once, not once per row.
+    """
+    if len(columns) == 1:
+        column = columns[0]
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        encoded = pc.dictionary_encode(column)
+        distinct_fp, _ = fingerprint_strings(bigquery_string(encoded.dictionary, names[0]))
+        is_null = encoded.indices.is_null().to_numpy(zero_copy_only=False)
+        indices = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        fingerprints = distinct_fp[indices] if len(distinct_fp) else np.zeros(len(column), np.int64)
+        fingerprints[is_null] = 0
+        return fingerprints, is_null
+    return fingerprint_strings(concat_key(columns, names))
+
+
 def fingerprint_strings(keys: Column) -> tuple[np.ndarray, np.ndarray]:
     """Fingerprints (int64) of a string array and its null mask (fingerprint 0 where null).
 

@@ -64,8 +64,11 @@ def normalize_texts(texts: pa.Array) -> pa.Array:
 
 
 def text_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(FarmHash Fingerprint64 of each normalized text, is_valid); nulls have no hash."""
-    if pa.types.is_large_string(texts.type) or pa.types.is_string_view(texts.type):
+    """(FarmHash Fingerprint64 of each normalized text, is_valid); nulls have no hash.
+
+    One C call per text (~100 ns); a vectorized numpy hash of 8-byte words measured no
+    cheaper in CPU time, so the well-known hash stays."""
+    if not pa.types.is_string(texts.type):
         texts = texts.cast(pa.string())
     normalized = normalize_texts(texts).fill_null("")
     hashes = np.fromiter(map(farmhash.fingerprint64, normalized.to_pylist()), np.uint64, len(texts))

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from common.errors import PipelineError
@@ -20,8 +21,8 @@ from common.params import DataParams, SplitParams
 from prepare_data.hashing import (
     assign_buckets,
     bigquery_string,
-    concat_key,
     fingerprint_strings,
+    key_fingerprints,
     mix64,
     row_json,
 )
@@ -69,7 +70,7 @@ def hash_keys(
     """(FARM_FINGERPRINT of each row's key, is_null). With no key columns the key is the row
     as canonical JSON, built only for rows with a mapped label (it is slow)."""
     if key:
-        return fingerprint_strings(concat_key([batch.column(name) for name in key], key))
+        return key_fingerprints([batch.column(name) for name in key], key)
     fingerprints = np.zeros(batch.num_rows, np.int64)
     rows = np.flatnonzero(mapped)
     if len(rows):
@@ -143,20 +144,24 @@ def split_stream(
             for name, count in assignment.dropped.items():
                 stats.dropped[name] += count
             kept = np.flatnonzero(assignment.split_index >= 0)
-            # Rows grouped by split, input order kept within each: one take, then slices.
-            order = kept[np.argsort(assignment.split_index[kept], kind="stable")]
+            # Rows grouped by split, input order kept within each.
+            ranks = np.argsort(assignment.split_index[kept], kind="stable")  # ranks in input order
+            order = kept[ranks]
             split_index = assignment.split_index[order]
             labels = assignment.is_positive[order].astype(np.int8)
-            taken = batch.select(input_columns).take(pa.array(order))
-            table = pa.Table.from_batches(
-                [pa.RecordBatch.from_arrays([*taken.columns, pa.array(labels)], schema=out_schema)]
-            )
+            inputs = batch.select(input_columns)
             start = 0
             for index, count in enumerate(np.bincount(split_index, minlength=len(SPLITS)).tolist()):
-                writers.write(SPLITS[index], table.slice(start, count))
+                # One take per split, not slices of one take: a writer buffers up to a row
+                # group of each split, and a slice would keep its whole batch alive.
+                rows = slice(start, start + count)
+                part = pa.RecordBatch.from_arrays(
+                    [*inputs.take(pa.array(order[rows])).columns, pa.array(labels[rows])], schema=out_schema
+                )
+                writers.write(SPLITS[index], pa.Table.from_batches([part]))
                 start += count
-            ranks = np.searchsorted(kept, order)  # each row's rank in input order
-            stats.add(split_index, labels, assignment.keys[order], taken.column(data.text_column), ranks)
+            texts = pc.take(batch.column(data.text_column), pa.array(order))
+            stats.add(split_index, labels, assignment.keys[order], texts, ranks)
         report = finish_report(stats, split, rows_read, source)
     except BaseException:
         writers.abort()

@@ -12,6 +12,9 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import queue
+import threading
+import typing
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +27,7 @@ from common.errors import PipelineError
 from common.tables import SUPPORTED_SUFFIXES, csv_options
 
 ROW_GROUP_ROWS = 1 << 17
+CSV_CHUNK_BYTES = 1 << 22
 PARQUET_BATCH_ROWS = 1 << 16
 Sink = str | os.PathLike[str] | pa.NativeFile
 
@@ -34,13 +38,63 @@ def _cannot_read(path: Path, error: Exception) -> PipelineError:
     return PipelineError(f"{path}: cannot be read: {first_line}")
 
 
+def _line_chunks(stream: typing.BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
+    """The rest of ``stream`` in pieces of about ``chunk_bytes`` that end at a line end."""
+    rest = b""
+    while block := stream.read(chunk_bytes):
+        data = rest + block
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            yield data[:cut]
+        rest = data[cut:]
+    if rest:
+        yield rest
+
+
+def _csv_batches(path: Path, chunk_bytes: int) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Schema and batches of a delimited file, parsed one chunk of lines at a time.
+
+    pyarrow's streaming reader reads up to 32 blocks ahead (128 MB at 4 MB blocks), so its
+    memory grows with the file up to that; here each chunk is parsed by ``read_csv`` (on
+    both cores) with the types inferred from the first chunk, and only ``prefetch``'s few
+    chunks are in memory. Lines are never split: values hold no newlines (pyarrow's
+    ``newlines_in_values`` is off, as in ``read_table``).
+    """
+    read, parse = csv_options(path)
+    stream = open(path, "rb")  # noqa: SIM115 (closed by the generator below)
+    try:
+        header = stream.readline()
+        chunks = _line_chunks(stream, chunk_bytes)
+        first = next(chunks, b"")
+        table = pacsv.read_csv(pa.BufferReader(header + first), read_options=read, parse_options=parse)
+    except BaseException:
+        stream.close()
+        raise
+    later_read = pacsv.ReadOptions(block_size=read.block_size, column_names=table.schema.names)
+    convert = pacsv.ConvertOptions(column_types=table.schema)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        with stream:
+            yield from table.to_batches()
+            for chunk in chunks:
+                part = pacsv.read_csv(
+                    pa.BufferReader(chunk),
+                    read_options=later_read,
+                    parse_options=parse,
+                    convert_options=convert,
+                )
+                yield from part.to_batches()
+
+    return table.schema, prefetch(batches())
+
+
 def open_batches(
     path: str | Path, block_size: int | None = None
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """The file's schema and an iterator over its record batches (at least one row in all).
 
     Errors name the file: missing, empty, unreadable, or no rows. ``block_size`` (bytes of
-    CSV per batch) is for tests; the default is ``common.tables.csv_options``'s.
+    CSV per batch) is for tests.
     """
     path = Path(path)
     if path.suffix not in SUPPORTED_SUFFIXES:
@@ -54,11 +108,7 @@ def open_batches(
             parquet = pq.ParquetFile(path)
             schema, batches = parquet.schema_arrow, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS)
         else:
-            read, parse = csv_options(path)
-            if block_size is not None:
-                read.block_size = block_size
-            reader = pacsv.open_csv(path, read_options=read, parse_options=parse)
-            schema, batches = reader.schema, iter(reader)
+            schema, batches = _csv_batches(path, block_size or CSV_CHUNK_BYTES)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
         raise _cannot_read(path, error) from None
 
@@ -75,6 +125,42 @@ def open_batches(
             raise PipelineError(f"{path}: has a header but no rows")
 
     return schema, checked()
+
+
+def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """``batches``, read ``depth`` ahead on a background thread: parsing the next block (which
+    releases the GIL) overlaps the work on this one. Errors surface in the consumer."""
+    slots: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if stop.is_set():
+                    return
+                slots.put(("batch", batch))
+            slots.put(("end", None))
+        except BaseException as error:  # handed to the consumer, which raises it
+            slots.put(("error", error))
+
+    thread = threading.Thread(target=produce, name="batch-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise typing.cast(BaseException, item)
+            yield typing.cast(pa.RecordBatch, item)
+    finally:
+        # Stopped early (an error downstream): free a producer blocked on a full queue; it
+        # then sees `stop` and returns.
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                slots.get_nowait()
+        thread.join()
 
 
 class SplitWriter:

@@ -296,3 +296,13 @@ def test_csv_file_streamed_in_small_blocks_equals_the_whole_file(tmp_path: Path)
     assert split_stream(schema, batches, DATA, HASH, streamed, row_group_rows=97) == report
     for name in SPLITS:
         assert streamed[name].getvalue() == expected[name].getvalue()
+
+
+def test_a_bad_value_in_a_later_chunk_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.tsv"
+    lines = [f"{i}\t{i}\tphrase {i}\t{i % 5}" for i in range(2000)] + ["x\t1\tbad id\t4"]
+    path.write_text("PhraseId\tSentenceId\tPhrase\tSentiment\n" + "\n".join(lines) + "\n")
+    schema, batches = open_batches(path, block_size=4096)
+    sinks = {name: pa.BufferOutputStream() for name in SPLITS}
+    with pytest.raises(PipelineError, match=r"reviews\.tsv: cannot be read: .*'x'"):
+        split_stream(schema, batches, DATA, HASH, sinks)

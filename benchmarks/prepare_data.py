@@ -1,0 +1,194 @@
+"""Benchmark of the prepare_data stage against the original pipeline and the I/O floor.
+
+Generates N rows shaped like the default data set (``PhraseId, SentenceId, Phrase,
+Sentiment``; ~8 phrases per sentence, sub-spans of it) as a TSV in a temp folder, then runs,
+each in its own subprocess on the same file, in the same run:
+
+- ``ours``: ``python -m prepare_data`` with the default ``split`` params;
+- ``original``: the original pipeline: pandas ``read_csv``, keep labels 0 and 4, a row-wise
+  ``apply`` for the label, ``train_test_split``, ``to_parquet``;
+- ``floor``: a pyarrow read with the same options as ours, the same label filter, one parquet
+  write, no hashing.
+
+It prints wall time, the ratios ours/floor and ours/original, and each leg's peak RSS.
+
+    .venv/bin/python benchmarks/prepare_data.py            # 1M and 10M rows
+    .venv/bin/python benchmarks/prepare_data.py --rows 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from prepare_data.synthetic import POLARITY, VOCABULARY  # noqa: E402
+
+CHUNK_SENTENCES = 100_000
+
+
+def _sentences(rng: np.random.Generator, count: int, first_id: int) -> pa.Table:
+    """``count`` sentences' phrases: the sentence itself plus 2..13 sub-spans, like synthetic.py."""
+    lengths = rng.integers(6, 26, size=count)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    words = rng.integers(0, len(VOCABULARY), size=int(lengths.sum()))
+    spans = rng.integers(3, 15, size=count)  # phrases per sentence, the full sentence included
+    sentence = np.repeat(np.arange(count), spans)
+    length = lengths[sentence]
+    span_start = (rng.random(len(sentence)) * length).astype(np.int64)
+    span_stop = span_start + 1 + (rng.random(len(sentence)) * (length - span_start)).astype(np.int64)
+    first = np.concatenate([[0], np.cumsum(spans)[:-1]])
+    span_start[first], span_stop[first] = 0, length[first]
+    span_length = span_stop - span_start
+    offsets = np.concatenate([[0], np.cumsum(span_length)]).astype(np.int32)
+    within = np.arange(offsets[-1]) - np.repeat(offsets[:-1], span_length)
+    flat = words[np.repeat(starts[sentence] + span_start, span_length) + within]
+    phrase_words = pa.ListArray.from_arrays(pa.array(offsets), pc.take(pa.array(VOCABULARY), pa.array(flat)))
+    score = np.add.reduceat(POLARITY[flat], offsets[:-1]) + rng.normal(0.0, 2.0, size=len(sentence))
+    return pa.table(
+        {
+            "SentenceId": pa.array(first_id + sentence, pa.int64()),
+            "Phrase": pc.binary_join(phrase_words, " "),
+            "Sentiment": pa.array(np.digitize(score, [-2.5, -0.75, 0.75, 2.5]), pa.int64()),
+        }
+    )
+
+
+def generate_tsv(path: Path, rows: int, seed: int = 42) -> None:
+    """Write ``rows`` phrases as an unquoted TSV, chunk by chunk (flat memory)."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    # pyarrow quotes header names whatever the quoting style: write the header line ourselves.
+    options = pacsv.WriteOptions(delimiter="\t", quoting_style="none", include_header=False)
+    schema = pa.schema(
+        [
+            ("PhraseId", pa.int64()),
+            ("SentenceId", pa.int64()),
+            ("Phrase", pa.string()),
+            ("Sentiment", pa.int64()),
+        ]
+    )
+    written, next_sentence = 0, 1
+    with open(path, "wb") as sink, pacsv.CSVWriter(sink, schema, write_options=options) as writer:
+        sink.write(("\t".join(schema.names) + "\n").encode())
+        while written < rows:
+            chunk = _sentences(rng, CHUNK_SENTENCES, next_sentence).slice(0, rows - written)
+            next_sentence += CHUNK_SENTENCES
+            phrase_id = pa.array(np.arange(written + 1, written + chunk.num_rows + 1), pa.int64())
+            writer.write_table(chunk.add_column(0, "PhraseId", phrase_id).cast(schema))
+            written += chunk.num_rows
+
+
+def leg_ours(source: Path, workdir: Path) -> None:
+    """The stage itself, as ``dvc repro`` runs it, on ``source`` with the default params."""
+    (workdir / "data/raw").mkdir(parents=True)
+    (workdir / "data/raw/reviews.tsv").symlink_to(source)
+    shutil.copy(ROOT / "params.yaml", workdir / "params.yaml")
+    os.chdir(workdir)
+    from prepare_data.__main__ import main
+
+    start = time.perf_counter()
+    main()
+    report_time(start)
+
+
+def leg_original(source: Path, workdir: Path) -> None:
+    """The original pipeline's prepare step: pandas, a row-wise apply, train_test_split."""
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    start = time.perf_counter()
+    frame = pd.read_csv(source, sep="\t")
+    frame = frame[frame["Sentiment"].isin([0, 4])]
+    frame["label"] = frame.apply(lambda row: 0 if row["Sentiment"] == 0 else 1, axis=1)
+    train, rest = train_test_split(frame, test_size=0.2, random_state=42)
+    valid, test = train_test_split(rest, test_size=0.5, random_state=42)
+    for name, part in (("train", train), ("valid", valid), ("test", test)):
+        part.to_parquet(workdir / f"{name}.parquet")
+    report_time(start)
+
+
+def leg_floor(source: Path, workdir: Path) -> None:
+    """The I/O floor: pyarrow read with our options, the same label filter, one parquet write."""
+    import pyarrow.parquet as pq
+
+    from common.tables import csv_options
+
+    start = time.perf_counter()
+    read, parse = csv_options(source)
+    table = pacsv.read_csv(source, read_options=read, parse_options=parse)
+    table = table.filter(pc.is_in(table["Sentiment"], pa.array([0, 4])))
+    pq.write_table(table, workdir / "prepared.parquet")
+    report_time(start)
+
+
+LEGS = {"ours": leg_ours, "original": leg_original, "floor": leg_floor}
+
+
+def report_time(start: float) -> None:
+    print(f"seconds={time.perf_counter() - start:.6f}", flush=True)
+
+
+def run_leg(leg: str, source: Path, workdir: Path) -> tuple[float, float]:
+    """(seconds of work, peak RSS in MiB) of one leg, run in its own process."""
+    workdir.mkdir()
+    command = [sys.executable, __file__, "--leg", leg, "--input", str(source), "--workdir", str(workdir)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    output = child.stdout.read() if child.stdout else ""
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"leg {leg} failed with exit code {child.returncode}")
+    seconds = float(output.strip().splitlines()[-1].removeprefix("seconds="))
+    return seconds, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def benchmark(rows: int, scratch: Path) -> dict[str, tuple[float, float]]:
+    source = scratch / f"reviews_{rows}.tsv"
+    generate_tsv(source, rows)
+    size = source.stat().st_size
+    print(f"\n{rows:,} rows, {size / 2**20:.0f} MiB TSV ({source})", flush=True)
+    results = {}
+    for leg in LEGS:
+        results[leg] = run_leg(leg, source, scratch / f"{leg}_{rows}")
+        print(f"  {leg:<9} {results[leg][0]:8.2f} s  peak RSS {results[leg][1]:7.0f} MiB", flush=True)
+    ours, original, floor = (results[leg][0] for leg in LEGS)
+    print(f"  ours/floor {ours / floor:.2f}x   original/ours {original / ours:.1f}x", flush=True)
+    source.unlink()
+    for leg in LEGS:
+        shutil.rmtree(scratch / f"{leg}_{rows}")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--leg", choices=LEGS, help=argparse.SUPPRESS)
+    parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.leg:
+        LEGS[args.leg](args.input, args.workdir)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-prepare-data-") as scratch:
+        results = {rows: benchmark(rows, Path(scratch)) for rows in args.rows}
+    if len(results) > 1:
+        small, large = min(results), max(results)
+        growth = results[large]["ours"][1] / results[small]["ours"][1]
+        print(f"\npeak RSS of ours: {growth:.2f}x from {small:,} to {large:,} rows")
+
+
+if __name__ == "__main__":
+    main()

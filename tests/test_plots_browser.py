@@ -23,17 +23,20 @@ pytestmark = pytest.mark.integration
 TORCH = ("-S", "train.model=torch", "-S", "train.torch.checkpoints=3", "-S", "train.torch.stop_point=1.5")
 
 # For each plot div: is there an SVG, how many drawn marks (paths with a shape, texts with
-# content) inside vega's data-mark groups, the most vertices of one line, and its texts.
+# content) inside vega's data-mark groups, the most vertices of one line, the number of
+# points (symbols), and its texts.
 INSPECT_PLOTS = """(() => Object.fromEntries(Array.from(document.querySelectorAll('body > div[id]')).map(div => {
   const marks = Array.from(div.querySelectorAll('g.role-mark > path, g.role-mark > text'))
     .filter(e => (e.getAttribute('d') || e.textContent || '').trim().length > 0);
   const lines = Array.from(div.querySelectorAll('g.mark-line.role-mark > path'))
     .map(p => (p.getAttribute('d') || '').split(/[ML]/).filter(s => s.trim()).length);
+  const points = div.querySelectorAll('g.mark-symbol.role-mark > path').length;
   const texts = sel => Array.from(div.querySelectorAll(sel)).map(e => e.textContent);
   return [div.id, {
     svg: div.querySelector('svg') !== null,
     marks: marks.length,
     longest_line: Math.max(0, ...lines),
+    points,
     title: texts('.role-title-text'),
     axis_titles: texts('.role-axis-title'),
     text: div.textContent,
@@ -104,9 +107,12 @@ def test_plots_diff_of_three_experiments_draws_every_plot_in_headless_chromium(
         assert {props["x_label"], props["y_label"]} <= set(plot["axis_titles"]), name
         for revision in revisions:  # a line or a facet per experiment, named
             assert revision in plot["text"], (name, revision)
-    # The torch experiment's curves have a point per virtual epoch (scikit-learn models: one).
+    # The torch experiment's curves have a point per virtual epoch, each scikit-learn model one:
+    # 3 + 1 + 1 per curve, and the loss plot has two curves (train and valid) per experiment.
     assert drawn["training_loss"]["longest_line"] == 3
     assert drawn["validation_accuracy"]["longest_line"] == 3
+    assert drawn["validation_accuracy"]["points"] == 5
+    assert drawn["training_loss"]["points"] == 10
     assert drawn["roc"]["longest_line"] >= 3
     assert drawn["precision_recall"]["longest_line"] >= 3
     assert drawn["confusion"]["marks"] >= 3 * 4  # a 2x2 matrix per experiment

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import pty
 import signal
+import struct
+import subprocess
+import sys
+import termios
 import time
 from pathlib import Path
 
@@ -17,6 +24,7 @@ from tests.torch_support import (
     make_stage_folder,
     run_train,
     start_train,
+    train_command_env,
     write_split,
 )
 
@@ -108,3 +116,22 @@ def test_a_scikit_learn_model_writes_one_row_of_training_curves(tmp_path: Path) 
     assert 0 < row["train_loss"] < 0.7 and 0 < row["valid_loss"] < 0.7  # below chance: log 2
     assert row["valid_accuracy"] == json.loads((folder / "model/meta.json").read_text())["valid_accuracy"]
     assert (folder / "checkpoints").is_dir()
+
+
+def test_a_terminal_gets_a_progress_bar(tmp_path: Path) -> None:
+    folder = make_stage_folder(tmp_path, 200, {**RESUMABLE, "stop_point": 2.0, "checkpoints": 2})
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "train"], cwd=folder, env=train_command_env(), stdout=terminal, stderr=terminal
+    )
+    os.close(terminal)
+    output = b""
+    with contextlib.suppress(OSError):  # reading the controller fails once the child has exited
+        while chunk := os.read(controller, 4096):
+            output += chunk
+    os.close(controller)
+    assert process.wait(timeout=120) == 0
+    text = output.decode(errors="replace")
+    assert "100%" in text and "step/s" in text
+    assert text.count("train: virtual epoch") == 2

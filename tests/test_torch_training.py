@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from torch.nn.functional import binary_cross_entropy_with_logits
 
 from common.errors import PipelineError
-from common.params import TorchParams
+from common.params import TorchParams, load_params
 from tests.torch_support import phrases
 from train.torch_data import Vocabulary, pad_batch
 from train.torch_loop import (
@@ -126,3 +127,29 @@ def test_patience_stops_at_the_first_virtual_epochs_without_a_better_valid_loss(
     assert all(improved[:-1])
     assert not improved[-1] or len(losses) == 8
     assert trained.best_virtual_epoch == int(np.argmin(losses)) + 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"grad_accum_steps": 0}, "params.yaml: train.torch.grad_accum_steps: must be at least 1, got 0"),
+        ({"device": "tpu"}, "params.yaml: train.torch.device: expected one of auto, cpu, cuda; got 'tpu'"),
+        ({"kernel_size": 2}, "params.yaml: train.torch.kernel_size: must be odd"),
+        ({"stop_point": 0}, "params.yaml: train.torch.stop_point: must be positive, got 0.0"),
+        ({"bucket_ratio": 1}, "params.yaml: train.torch.bucket_ratio: must be greater than 1"),
+        ({"batch_sise": 8}, "params.yaml: train.torch.batch_sise: unknown key"),
+    ],
+)
+def test_bad_torch_settings_name_the_key(tmp_path: Path, settings: dict, message: str) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"train": {"model": "torch", "torch": settings}}))
+    with pytest.raises(PipelineError) as error:
+        load_params(path)
+    assert str(error.value).startswith(f"{tmp_path}/{message}")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_asking_for_cuda_without_it_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match=r"train\.torch\.device: cuda requested"):
+        train_small(dataclasses.replace(SMALL, device="cuda"), tmp_path)
+    assert not (tmp_path / CHECKPOINT_FILE).exists()

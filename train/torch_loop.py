@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.nn.functional import binary_cross_entropy_with_logits
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from common.atomic import write_bytes_atomic
 from common.errors import PipelineError
@@ -249,8 +250,10 @@ def train_torch_model(
         )
 
     train_labels_t = torch.from_numpy(train.labels.astype(np.float32))
+    # On a terminal, a progress bar (log lines go through it so as not to break it); elsewhere
+    # (CI, DVC's logs) no bar, only the one log line per virtual epoch.
     bar = tqdm(total=total_steps, initial=state["step"], unit="step", desc="train", disable=None)
-    with bar:
+    with bar, logging_redirect_tqdm():
         for epoch in range(state["virtual_epoch"] + 1, len(ends) + 1):
             if state["finished"]:
                 break

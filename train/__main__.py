@@ -53,6 +53,7 @@ def train_torch(settings: TrainParams, train: Data, valid: Data) -> list[dict[st
         "model": "torch",
         "params": {"seed": settings.seed, "torch": as_dict(settings.torch)},
         "architecture": trained.architecture.to_json(),
+        "device": trained.device,
         "train_rows": len(train[0]),
         "vocabulary_size": len(trained.vocabulary),
         "best_virtual_epoch": trained.best_virtual_epoch,

@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from common.atomic import write_bytes_atomic
 from common.errors import PipelineError
 from common.params import TorchParams, as_dict
-from train.torch_data import Vocabulary, length_buckets, pad_batch, stream_batches
+from train.torch_data import SPECIAL_TOKENS, Vocabulary, length_buckets, pad_batch, stream_batches
 from train.torch_model import (
     Architecture,
     TextCNN,
@@ -130,11 +130,11 @@ def validate_model(model: TextCNN, valid: Split, device: torch.device) -> tuple[
 
 
 def run_fingerprint(
-    settings: TorchParams, seed: int, train: Split, valid: Split, vocabulary: Vocabulary
+    settings: TorchParams, seed: int, device: torch.device, train: Split, valid: Split, vocabulary: Vocabulary
 ) -> str:
-    """What a checkpoint must match to be resumed: settings, seed, data, vocabulary, torch."""
+    """What a checkpoint must match to be resumed: settings, seed, device, data, vocabulary, torch."""
     digest = hashlib.sha256()
-    header = {"settings": as_dict(settings), "seed": seed, "torch": torch.__version__}
+    header = {"settings": as_dict(settings), "seed": seed, "device": device.type, "torch": torch.__version__}
     digest.update(json.dumps(header, sort_keys=True).encode())
     digest.update("\0".join(vocabulary.tokens).encode())
     for split in (train, valid):
@@ -185,6 +185,45 @@ def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
     return checkpoint
 
 
+@dataclass
+class Progress:
+    """What the run has done so far; every field is saved in each checkpoint."""
+
+    virtual_epoch: int = 0
+    step: int = 0
+    examples_seen: int = 0
+    finished: bool = False
+    curves: list[dict[str, float | int]] = field(default_factory=list)
+    best_virtual_epoch: int = 0
+    best_valid_loss: float = math.inf
+    best_model: dict[str, torch.Tensor] | None = None
+    epochs_without_improvement: int = 0
+
+    def record(self, end: int, train_loss_sum: float, valid_loss: float, valid_accuracy: float) -> None:
+        """Close a virtual epoch that ended at example ``end``."""
+        self.virtual_epoch += 1
+        self.curves.append(
+            {
+                "virtual_epoch": self.virtual_epoch,
+                "train_loss": round(train_loss_sum / (end - self.examples_seen), 6),
+                "valid_loss": round(valid_loss, 6),
+                "valid_accuracy": round(valid_accuracy, 6),
+            }
+        )
+        self.examples_seen = end
+
+
+def plan_steps(
+    train: Split, settings: TorchParams, seed: int, ends: list[int]
+) -> list[list[list[np.ndarray]]]:
+    """The optimizer steps of each virtual epoch, each step a list of micro-batches."""
+    buckets = length_buckets(np.array([len(ids) for ids in train.ids]), settings.bucket_ratio)
+    return [
+        steps_of(stream_batches(buckets, settings.batch_size, seed, lo, hi), settings.grad_accum_steps)
+        for lo, hi in zip([0, *ends[:-1]], ends, strict=True)
+    ]
+
+
 def train_torch_model(
     settings: TorchParams,
     seed: int,
@@ -194,27 +233,24 @@ def train_torch_model(
     valid_labels: np.ndarray,
     checkpoint_dir: Path,
 ) -> TrainedModel:
-    """Train on the train split, select the best virtual epoch on the valid split."""
+    """Train on the train split, select the best virtual epoch on the valid split.
+
+    Resumes from ``checkpoint_dir`` when it holds a checkpoint of this very run.
+    """
     configure_determinism(settings.num_threads)
     device = resolve_device(settings.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise PipelineError("train.torch.device: cuda requested but torch sees no CUDA device")
     vocabulary = Vocabulary.build(train_texts, settings.max_vocab, settings.min_count, settings.max_tokens)
-    if len(vocabulary) == 2:
+    if len(vocabulary) == len(SPECIAL_TOKENS):
         raise PipelineError(
-            f"data/prepared/train.parquet: no token occurs at least train.torch.min_count "
-            f"({settings.min_count}) times"
+            f"train split: no token occurs at least train.torch.min_count ({settings.min_count}) times"
         )
     train = Split(vocabulary.encode_all(train_texts), train_labels)
     valid = Split(vocabulary.encode_all(valid_texts), valid_labels)
     ends = virtual_epoch_ends(len(train), settings)
-    buckets = length_buckets(np.array([len(ids) for ids in train.ids]), settings.bucket_ratio)
-    starts = [0, *ends[:-1]]
-    epoch_steps = [
-        steps_of(stream_batches(buckets, settings.batch_size, seed, lo, hi), settings.grad_accum_steps)
-        for lo, hi in zip(starts, ends, strict=True)
-    ]
-    total_steps = sum(map(len, epoch_steps))
+    epochs = plan_steps(train, settings, seed, ends)
+    total_steps = sum(map(len, epochs))
 
     torch.manual_seed(seed)
     architecture = Architecture.from_settings(settings, len(vocabulary))
@@ -222,95 +258,75 @@ def train_torch_model(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
-    schedule = WarmupLinearDecay(math.ceil(settings.warmup * total_steps), total_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    warmup_steps = math.ceil(settings.warmup * total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupLinearDecay(warmup_steps, total_steps))
 
     checkpoint_path = checkpoint_dir / CHECKPOINT_FILE
-    fingerprint = run_fingerprint(settings, seed, train, valid, vocabulary)
+    fingerprint = run_fingerprint(settings, seed, device, train, valid, vocabulary)
+    progress = Progress()
     checkpoint = load_checkpoint(checkpoint_path, fingerprint)
-    state: dict[str, Any] = {
-        "virtual_epoch": 0,
-        "step": 0,
-        "examples_seen": 0,
-        "finished": False,
-        "curves": [],
-        "best_virtual_epoch": 0,
-        "best_valid_loss": math.inf,
-        "best_model": None,
-        "epochs_without_improvement": 0,
-    }
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         restore_rng_states(checkpoint["rng"])
-        state = {name: checkpoint[name] for name in state}
+        progress = Progress(**{name: checkpoint[name] for name in Progress.__dataclass_fields__})
         log.info(
-            "resuming after virtual epoch %d of %d (%s)", state["virtual_epoch"], len(ends), checkpoint_path
+            "resuming after virtual epoch %d of %d (%s)", progress.virtual_epoch, len(ends), checkpoint_path
         )
 
-    train_labels_t = torch.from_numpy(train.labels.astype(np.float32))
+    labels = torch.from_numpy(train.labels.astype(np.float32))
     # On a terminal, a progress bar (log lines go through it so as not to break it); elsewhere
     # (CI, DVC's logs) no bar, only the one log line per virtual epoch.
-    bar = tqdm(total=total_steps, initial=state["step"], unit="step", desc="train", disable=None)
+    bar = tqdm(total=total_steps, initial=progress.step, unit="step", desc="train", disable=None)
     with bar, logging_redirect_tqdm():
-        for epoch in range(state["virtual_epoch"] + 1, len(ends) + 1):
-            if state["finished"]:
-                break
+        while not progress.finished:
             model.train()
             loss_sum = 0.0
-            for step in epoch_steps[epoch - 1]:
+            for step in epochs[progress.virtual_epoch]:
                 micro_batches = [
                     (
                         pad_batch([train.ids[i] for i in batch]).to(device),
-                        train_labels_t[torch.from_numpy(batch)].to(device),
+                        labels[torch.from_numpy(batch)].to(device),
                     )
                     for batch in step
                 ]
                 loss_sum += accumulated_step(model, optimizer, micro_batches)
                 scheduler.step()
-                state["step"] += 1
+                progress.step += 1
                 bar.update(1)
             valid_loss, valid_accuracy = validate_model(model, valid, device)
-            state["curves"].append(
-                {
-                    "virtual_epoch": epoch,
-                    "train_loss": round(loss_sum / (ends[epoch - 1] - state["examples_seen"]), 6),
-                    "valid_loss": round(valid_loss, 6),
-                    "valid_accuracy": round(valid_accuracy, 6),
-                }
-            )
-            state["examples_seen"] = ends[epoch - 1]
-            state["virtual_epoch"] = epoch
-            if valid_loss < state["best_valid_loss"]:
-                state.update(
-                    best_virtual_epoch=epoch, best_valid_loss=valid_loss, epochs_without_improvement=0
-                )
-                state["best_model"] = cpu_copy(model.state_dict())
+            progress.record(ends[progress.virtual_epoch], loss_sum, valid_loss, valid_accuracy)
+            if valid_loss < progress.best_valid_loss:
+                progress.best_virtual_epoch, progress.best_valid_loss = progress.virtual_epoch, valid_loss
+                progress.best_model = cpu_copy(model.state_dict())
+                progress.epochs_without_improvement = 0
             else:
-                state["epochs_without_improvement"] += 1
-            stop_early = 0 < settings.patience <= state["epochs_without_improvement"]
-            state["finished"] = stop_early or epoch == len(ends)
+                progress.epochs_without_improvement += 1
+            stop_early = 0 < settings.patience <= progress.epochs_without_improvement
+            progress.finished = stop_early or progress.virtual_epoch == len(ends)
+            row = progress.curves[-1]
             bar.set_postfix(valid_loss=f"{valid_loss:.4f}", valid_accuracy=f"{valid_accuracy:.4f}")
             log.info(
                 "virtual epoch %d/%d: train loss %.4f, valid loss %.4f, valid accuracy %.4f",
-                epoch,
+                progress.virtual_epoch,
                 len(ends),
-                state["curves"][-1]["train_loss"],
-                valid_loss,
-                valid_accuracy,
+                row["train_loss"],
+                row["valid_loss"],
+                row["valid_accuracy"],
             )
-            save_checkpoint(checkpoint_path, fingerprint, model, optimizer, scheduler, device, state)
+            save_checkpoint(checkpoint_path, fingerprint, model, optimizer, scheduler, device, progress)
             if stop_early:
-                log.info("stopping early: no better valid loss for %d virtual epochs", settings.patience)
+                log.info("stopping early: no lower valid loss for %d virtual epochs", settings.patience)
 
+    assert progress.best_model is not None  # at least one virtual epoch has run
     return TrainedModel(
         architecture=architecture,
         vocabulary=vocabulary,
-        state=state["best_model"],
-        curves=state["curves"],
-        best_virtual_epoch=state["best_virtual_epoch"],
-        examples_seen=state["examples_seen"],
+        state=progress.best_model,
+        curves=progress.curves,
+        best_virtual_epoch=progress.best_virtual_epoch,
+        examples_seen=progress.examples_seen,
         device=device.type,
     )
 
@@ -322,7 +338,7 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     device: torch.device,
-    state: dict[str, Any],
+    progress: Progress,
 ) -> None:
     """Everything the rest of the run depends on, in one file replaced atomically."""
     checkpoint = {
@@ -332,7 +348,7 @@ def save_checkpoint(
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "rng": rng_states(device),
-        **state,
+        **vars(progress),
     }
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)

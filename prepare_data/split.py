@@ -29,7 +29,7 @@ from prepare_data.hashing import (
 from prepare_data.labels import LABEL, label_mask
 from prepare_data.report import SPLITS, SplitStats, check_report
 from prepare_data.sequential import time_positions
-from prepare_data.stream import ROW_GROUP_ROWS, BackgroundWriters, Sink
+from prepare_data.stream import ROW_GROUP_ROWS, BackgroundWriters, OrderedWorker, Sink
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,9 @@ def split_stream(
     input_columns = [name for name in out_schema.names if name != LABEL]
     writers = BackgroundWriters(dict(sinks), out_schema, row_group_rows)
     stats = SplitStats(split)
+    # The report's figures (text normalizing and hashing, the leakage sets) are accumulated on
+    # a thread of their own, beside this one's splitting and the writers' encoding.
+    stats_worker = OrderedWorker("split-stats")
     rows_read = 0
     try:
         for batch in batches:
@@ -160,14 +163,31 @@ def split_stream(
                 )
                 writers.write(SPLITS[index], pa.Table.from_batches([part]))
                 start += count
-            texts = pc.take(batch.column(data.text_column), pa.array(order))
-            stats.add(split_index, labels, assignment.keys[order], texts, ranks)
+            texts = batch.column(data.text_column)
+            stats_worker.submit(
+                _add_stats, stats, split_index, labels, assignment.keys[order], texts, order, ranks
+            )
+        stats_worker.drain()
         report = finish_report(stats, split, rows_read, source)
     except BaseException:
+        stats_worker.shutdown()
         writers.abort()
         raise
+    stats_worker.shutdown()
     writers.close()
     return report
+
+
+def _add_stats(
+    stats: SplitStats,
+    split_index: np.ndarray,
+    labels: np.ndarray,
+    keys: np.ndarray,
+    texts: pa.Array,
+    order: np.ndarray,
+    ranks: np.ndarray,
+) -> None:
+    stats.add(split_index, labels, keys, pc.take(texts, pa.array(order)), ranks)
 
 
 def finish_report(stats: SplitStats, split: SplitParams, rows_read: int, source: str) -> dict[str, object]:

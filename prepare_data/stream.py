@@ -205,6 +205,28 @@ class SplitWriter:
         self._writer.close()
 
 
+class OrderedWorker:
+    """Calls run on one background thread, in submission order; at most ``max_pending`` wait
+    (which bounds the memory they hold). ``drain`` waits for all and re-raises an error."""
+
+    def __init__(self, name: str, max_pending: int = 4) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._futures: collections.deque[Future[None]] = collections.deque()
+        self._max_pending = max_pending
+
+    def submit(self, call: typing.Callable[..., None], *args: object) -> None:
+        self._futures.append(self._pool.submit(call, *args))
+        while len(self._futures) > self._max_pending:
+            self._futures.popleft().result()
+
+    def drain(self) -> None:
+        while self._futures:
+            self._futures.popleft().result()
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 class BackgroundWriters:
     """``SplitWriter``s fed from the calling thread, written on one background thread in
     submission order. At most ``max_pending`` writes wait, which bounds memory."""

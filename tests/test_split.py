@@ -19,7 +19,7 @@ from common.params import DataParams, SplitParams
 from common.tables import read_table
 from prepare_data.hashing import assign_buckets, farm_fingerprint
 from prepare_data.membership import SplitMembership, membership_counts
-from prepare_data.report import SPLITS
+from prepare_data.report import SPLITS, ks_distance, ks_from_counts
 from prepare_data.split import prepare, split_stream
 from prepare_data.stream import open_batches
 
@@ -306,3 +306,10 @@ def test_a_bad_value_in_a_later_chunk_names_the_file(tmp_path: Path) -> None:
     sinks = {name: pa.BufferOutputStream() for name in SPLITS}
     with pytest.raises(PipelineError, match=r"reviews\.tsv: cannot be read: .*'x'"):
         split_stream(schema, batches, DATA, HASH, sinks)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 1), max_size=60), st.lists(st.integers(0, 1), max_size=60))
+def test_ks_from_label_counts_equals_the_two_sample_statistic(a: list[int], b: list[int]) -> None:
+    counts_a, counts_b = np.bincount(a, minlength=2), np.bincount(b, minlength=2)
+    assert ks_from_counts(counts_a, counts_b) == pytest.approx(ks_distance(np.array(a), np.array(b)))

@@ -4,6 +4,7 @@ In fresh temp copies of this repository (as the tests make them), it measures:
 
 - ``direct``: the four stage commands run one after another, as plain processes;
 - ``dvc repro`` and ``dvc exp run``: the same pipeline through DVC, from an empty cache;
+  (wall time and CPU time, interleaved and repeated, as other work on the machine skews both);
 - a no-op ``dvc repro`` (everything up to date);
 - ``dvc exp show`` (and ``--json``) with 20 experiments present, queued as a grid; the first
   call collects every experiment, later ones read DVC's experiment cache.
@@ -15,6 +16,7 @@ In fresh temp copies of this repository (as the tests make them), it measures:
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import tempfile
@@ -34,9 +36,18 @@ STAGE_COMMANDS = [
 
 
 def timed(repo: Repo, *command: str) -> float:
+    return measured(repo, command)[0]
+
+
+def measured(repo: Repo, *commands: tuple[str, ...]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the command's whole process tree) of ``commands``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    repo.run(*command, timeout=3600)
-    return time.perf_counter() - start
+    for command in commands:
+        repo.run(*command, timeout=3600)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def median_of(repo: Repo, runs: int, *command: str) -> float:
@@ -48,7 +59,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=50_000, help="data.synthetic_rows of the pipeline runs")
-    parser.add_argument("--experiments", type=int, default=20, help="experiments present for dvc exp show")
+    parser.add_argument(
+        "--experiments", type=int, default=20, help="experiments present for dvc exp show (0: skip that part)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each pipeline leg")
     parser.add_argument(
         "--show-rows", type=int, default=3000, help="data.synthetic_rows of those experiments"
     )
@@ -56,25 +70,33 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="dvc-overhead-") as temp:
         root = Path(temp)
-        direct = make_repo(root / "direct", args.rows)
-        stage_times = {name: timed(direct, "sh", "-c", command) for name, command in STAGE_COMMANDS}
-        direct_total = sum(stage_times.values())
+        # Interleaved and repeated, each in a fresh copy (empty cache): on a shared machine the
+        # least wall time is the one least disturbed; CPU time hardly depends on the others.
+        legs = {
+            "direct, the four commands": [("sh", "-c", command) for _, command in STAGE_COMMANDS],
+            "dvc repro": [("dvc", "repro")],
+            "dvc exp run": [("dvc", "exp", "run")],
+        }
+        results: dict[str, list[tuple[float, float]]] = {leg: [] for leg in legs}
+        for attempt in range(args.repeat):
+            for leg, commands in legs.items():
+                copy = make_repo(root / f"{leg.split(',')[0].replace(' ', '-')}-{attempt}", args.rows)
+                results[leg].append(measured(copy, *commands))
+        noop_repro = median_of(copy, 3, "dvc", "repro")
 
-        through_repro = make_repo(root / "repro", args.rows)
-        repro_total = timed(through_repro, "dvc", "repro")
-        noop_repro = median_of(through_repro, 3, "dvc", "repro")
+        print(f"pipeline on {args.rows} rows, best of {args.repeat}: wall s, CPU s (median)")
+        base_wall = min(w for w, _ in results["direct, the four commands"])
+        base_cpu = statistics.median(c for _, c in results["direct, the four commands"])
+        for leg, runs in results.items():
+            wall = min(w for w, _ in runs)
+            cpu = statistics.median(c for _, c in runs)
+            print(
+                f"  {leg:<26} {wall:6.2f}  {cpu:6.2f}   (+{wall - base_wall:.2f} wall, +{cpu - base_cpu:.2f} CPU)"
+            )
+        print(f"  no-op dvc repro            {noop_repro:6.2f}   (median of 3)")
 
-        through_exp = make_repo(root / "exp", args.rows)
-        exp_total = timed(through_exp, "dvc", "exp", "run")
-
-        print(f"pipeline on {args.rows} rows (wall seconds)")
-        for name, seconds in stage_times.items():
-            print(f"  direct {name:<13} {seconds:7.2f}")
-        print(f"  direct, all four     {direct_total:7.2f}")
-        print(f"  dvc repro            {repro_total:7.2f}  (+{repro_total - direct_total:.2f} s)")
-        print(f"  dvc exp run          {exp_total:7.2f}  (+{exp_total - direct_total:.2f} s)")
-        print(f"  no-op dvc repro      {noop_repro:7.2f}  (median of 3)")
-
+        if args.experiments == 0:
+            return
         shown = make_repo(root / "show", args.show_rows)
         shown.dvc("repro")
         shown.commit("baseline run")

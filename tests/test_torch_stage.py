@@ -41,10 +41,11 @@ RESUMABLE = {
 CHECKPOINT = Path("checkpoints/last.pt")
 
 
-def wait_for(path: Path, process: object, timeout: float = 120) -> None:
+def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120) -> None:
+    """Poll until ``path`` exists; fail if the process exits first or time runs out."""
     deadline = time.monotonic() + timeout
     while not path.exists():
-        assert process.poll() is None, f"train exited ({process.returncode}) before {path} appeared"  # type: ignore[attr-defined]
+        assert process.poll() is None, f"train exited ({process.returncode}) before {path} appeared"
         assert time.monotonic() < deadline, f"{path} did not appear within {timeout} s"
         time.sleep(0.01)
 

@@ -42,8 +42,10 @@ def test_repro_fetches_the_object_and_reruns_when_it_changes(
     s3.put_object(Bucket="source-data", Key="reviews/reviews.tsv", Body=first)
 
     repo = repo_factory()
-    repo.set_params(data={"source": url, "source_dep": url})
-    assert ran_stages(repo.dvc("repro").stdout) == list(STAGES)
+    # The README's command: dvc.yaml's `${data.source_dep}` dependency follows `-S`.
+    ran = repo.dvc("exp", "run", "-S", f"data.source={url}", "-S", f"data.source_dep={url}")
+    assert ran_stages(ran.stdout) == list(STAGES)
+    assert repo.params()["data"]["source"] == url
     assert (repo.path / "data/raw/reviews.tsv").read_bytes() == first
     lock = yaml.safe_load((repo.path / "dvc.lock").read_text())
     s3_deps = [d for d in lock["stages"]["get_data"]["deps"] if d["path"] == url]

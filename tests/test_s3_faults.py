@@ -114,6 +114,19 @@ def test_wrong_credentials_fail_with_one_line_and_leave_the_cache_intact(
     assert "4 files pushed" in repo.dvc("push").stdout  # 3 files and the folder's listing
     assert set(cache_before) <= remote_md5s(auth_server.client(), BUCKET, PREFIX)
 
+    add_bare_origin(repo, tmp_path / "origin.git")
+    coworker = clone(tmp_path / "origin.git", tmp_path / "coworker")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+    pulled = coworker.dvc("pull", "blobs", check=False)
+    assert pulled.returncode != 0
+    errors = error_lines(pulled)
+    # DVC names the failure (403 Forbidden), then sums up.
+    assert "Forbidden" in errors[0] and errors[-1].startswith("ERROR: failed to pull data from the cloud"), (
+        errors
+    )
+    assert cache_objects(coworker) == {}
+    assert not (coworker.path / "blobs").exists()
+
 
 def test_missing_bucket_fails_clearly_and_leaves_the_cache_intact(
     repo_factory: Callable[..., Repo], own_server: MotoServer, tmp_path: Path

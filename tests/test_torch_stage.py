@@ -71,6 +71,8 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_model_bit_for_bit(t
     assert complete.returncode == 0, complete.stderr
     assert "resuming" not in complete.stderr
 
+    for folder in (killed, uninterrupted):  # a finished run keeps no resume state
+        assert list((folder / "checkpoints").iterdir()) == []
     model_hashes = file_hashes(killed / "model")
     assert set(model_hashes) == {"model.pt", "vocab.json", "meta.json"}
     assert model_hashes == file_hashes(uninterrupted / "model")
@@ -116,7 +118,7 @@ def test_a_scikit_learn_model_writes_one_row_of_training_curves(tmp_path: Path) 
     assert row["virtual_epoch"] == 1
     assert 0 < row["train_loss"] < 0.7 and 0 < row["valid_loss"] < 0.7  # below chance: log 2
     assert row["valid_accuracy"] == json.loads((folder / "model/meta.json").read_text())["valid_accuracy"]
-    assert (folder / "checkpoints").is_dir()
+    assert (folder / "checkpoints").is_dir()  # the stage's persisted output exists for every model
 
 
 def test_a_terminal_gets_a_progress_bar(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """train stage: fit ``train.model`` on the train split, select on valid, save to ``model/``.
 
-Always writes ``metrics/training_curves.json`` and creates ``checkpoints/`` (a persisted
-DVC output that only the torch model fills), whatever the model.
+Always writes ``metrics/training_curves.json``, and leaves ``checkpoints/`` (a persisted DVC
+output that the torch model fills while it trains) empty, whatever the model.
 """
 
 from __future__ import annotations
@@ -76,6 +76,11 @@ def main() -> None:
     trainer = train_torch if params.train.model == "torch" else train_sklearn
     curves = trainer(params.train, train, valid)
     write_json_atomic(CURVES_FILE, curves)
+    # Resume state only matters to a killed run. A finished one leaves checkpoints/ empty, so
+    # that dvc.lock records the same empty folder whatever the model and its history.
+    for leftover in CHECKPOINT_DIR.iterdir():
+        if leftover.is_file():
+            leftover.unlink()
 
 
 if __name__ == "__main__":

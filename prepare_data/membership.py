@@ -18,7 +18,7 @@ TAG_BITS = 6
 TAG_MASK = np.uint64((1 << TAG_BITS) - 1)
 SHARD_BITS = 4
 MIN_MERGE = 1 << 20
-_POPCOUNT3 = np.array([0, 1, 1, 2, 1, 2, 2, 3], dtype=np.int64)
+_POPCOUNT3 = np.array([0, 1, 1, 2, 1, 2, 2, 3], dtype=np.uint8)
 
 
 def _reduce(packed: np.ndarray, sorted_runs: bool = False) -> np.ndarray:
@@ -72,17 +72,20 @@ class SplitMembership:
                 self._shards[shard] = _reduce(np.concatenate((self._shards[shard], part)), sorted_runs=True)
         self._stored = sum(len(s) for s in self._shards)
 
-    def tags(self) -> np.ndarray:
-        """The tag of every distinct value seen (uint64, order unspecified)."""
+    def counts(self, split_names: tuple[str, ...], shift: int) -> tuple[dict[str, int], int]:
+        """Distinct values per split, and values seen in more than one split, for the 3-bit
+        group of the tags at ``shift`` (0: the hash split, 3: the random contrast). Counted
+        shard by shard, so that no copy of all the values is made."""
         self._merge()
-        return np.concatenate([s & TAG_MASK for s in self._shards])
+        per_split = dict.fromkeys(split_names, 0)
+        shared = 0
+        for shard in self._shards:
+            group = ((shard >> np.uint64(shift)) & np.uint64(7)).astype(np.uint8)
+            for bit, name in enumerate(split_names):
+                per_split[name] += int(np.count_nonzero(group & np.uint8(1 << bit)))
+            shared += int(np.count_nonzero(_POPCOUNT3[group] > 1))
+        return per_split, shared
 
-
-def membership_counts(
-    tags: np.ndarray, split_names: tuple[str, ...], shift: int
-) -> tuple[dict[str, int], int]:
-    """Distinct values per split, and values in more than one split, of the 3-bit group at
-    ``shift`` (0: the hash split, 3: the random contrast)."""
-    group = ((tags >> np.uint64(shift)) & np.uint64(7)).astype(np.int64)
-    per_split = {name: int(np.count_nonzero(group & (1 << i))) for i, name in enumerate(split_names)}
-    return per_split, int(np.count_nonzero(_POPCOUNT3[group] > 1))
+    def __len__(self) -> int:
+        self._merge()
+        return self._stored

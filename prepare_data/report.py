@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from common.errors import PipelineError
 from common.params import SplitParams
 from prepare_data.hashing import mix64
-from prepare_data.membership import SplitMembership, membership_counts
+from prepare_data.membership import SplitMembership
 
 SPLITS = ("train", "valid", "test")
 # Below this many distinct keys per bucket, bucket sizes (and so split sizes and label
@@ -118,11 +118,10 @@ class SplitStats:
         self.texts.add(hashes[valid], tags[valid])
 
     def report(self) -> dict[str, object]:
-        key_tags, text_tags = self.keys.tags(), self.texts.tags()
-        distinct_keys, keys_shared = membership_counts(key_tags, SPLITS, 0)
-        _, texts_shared = membership_counts(text_tags, SPLITS, 0)
-        _, random_keys_shared = membership_counts(key_tags, SPLITS, 3)
-        _, random_texts_shared = membership_counts(text_tags, SPLITS, 3)
+        distinct_keys, keys_shared = self.keys.counts(SPLITS, 0)
+        _, texts_shared = self.texts.counts(SPLITS, 0)
+        _, random_keys_shared = self.keys.counts(SPLITS, 3)
+        _, random_texts_shared = self.texts.counts(SPLITS, 3)
         counts = dict(zip(SPLITS, self.label_counts, strict=True))
         rows = {name: int(c.sum()) for name, c in counts.items()}
         return {
@@ -132,7 +131,7 @@ class SplitStats:
                 name: round(float(c[1] / c.sum()), 6) if c.sum() else 0.0 for name, c in counts.items()
             },
             "distinct_keys": distinct_keys,
-            "distinct_keys_total": len(key_tags),
+            "distinct_keys_total": len(self.keys),
             "ks_distance": {
                 f"{a}_{b}": round(ks_from_counts(counts[a], counts[b]), 6)
                 for a, b in itertools.combinations(SPLITS, 2)

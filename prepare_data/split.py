@@ -168,7 +168,7 @@ def split_stream(
                 _add_stats, stats, split_index, labels, assignment.keys[order], texts, order, ranks
             )
         stats_worker.drain()
-        report = finish_report(stats, split, rows_read, source)
+        report = finish_report(stats, data, split, rows_read, source)
     except BaseException:
         stats_worker.shutdown()
         writers.abort()
@@ -190,12 +190,16 @@ def _add_stats(
     stats.add(split_index, labels, keys, pc.take(texts, pa.array(order)), ranks)
 
 
-def finish_report(stats: SplitStats, split: SplitParams, rows_read: int, source: str) -> dict[str, object]:
+def finish_report(
+    stats: SplitStats, data: DataParams, split: SplitParams, rows_read: int, source: str
+) -> dict[str, object]:
     """The report with its warnings; fails on input that left no usable rows."""
     dropped = stats.dropped
     if dropped["label_not_mapped"] == rows_read:
         raise PipelineError(
-            f"{source}: no rows left after label mapping (data.negative_labels, data.positive_labels)"
+            f"{source}: no rows left after label mapping: column {data.label_column!r} has none of "
+            f"{list(data.negative_labels)} (data.negative_labels) or {list(data.positive_labels)} "
+            "(data.positive_labels)"
         )
     if dropped["null_key"] == rows_read - dropped["label_not_mapped"]:
         what = (

@@ -209,7 +209,7 @@ class OrderedWorker:
     """Calls run on one background thread, in submission order; at most ``max_pending`` wait
     (which bounds the memory they hold). ``drain`` waits for all and re-raises an error."""
 
-    def __init__(self, name: str, max_pending: int = 4) -> None:
+    def __init__(self, name: str, max_pending: int = 2) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._futures: collections.deque[Future[None]] = collections.deque()
         self._max_pending = max_pending
@@ -236,7 +236,7 @@ class BackgroundWriters:
         sinks: dict[str, Sink],
         schema: pa.Schema,
         row_group_rows: int = ROW_GROUP_ROWS,
-        max_pending: int = 6,
+        max_pending: int = 3,
     ) -> None:
         self._writers = {name: SplitWriter(sink, schema, row_group_rows) for name, sink in sinks.items()}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")

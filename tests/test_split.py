@@ -18,7 +18,7 @@ from common.errors import PipelineError
 from common.params import DataParams, SplitParams
 from common.tables import read_table
 from prepare_data.hashing import assign_buckets, farm_fingerprint
-from prepare_data.membership import SplitMembership, membership_counts
+from prepare_data.membership import SplitMembership
 from prepare_data.report import SPLITS, ks_distance, ks_from_counts
 from prepare_data.split import prepare, split_stream
 from prepare_data.stream import open_batches
@@ -163,7 +163,7 @@ def test_membership_counts_equal_python_sets(items: list[tuple[int, int]], chunk
         splits_of: dict[int, set[int]] = {}
         for value, tag in items:
             splits_of.setdefault(value, set()).update(i for i in range(3) if tag >> shift & 1 << i)
-        per_split, shared = membership_counts(membership.tags(), SPLITS, shift)
+        per_split, shared = membership.counts(SPLITS, shift)
         assert shared == sum(len(s) > 1 for s in splits_of.values())
         assert per_split == {n: sum(i in s for s in splits_of.values()) for i, n in enumerate(SPLITS)}
 

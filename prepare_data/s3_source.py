@@ -98,6 +98,13 @@ def download(url: str, dest: Path) -> str:
         response = client.get_object(Bucket=source.bucket, Key=source.key)
         etag = str(response["ETag"]).strip('"')
         expected_size = int(response["ContentLength"])
+        # A plain ETag is the object's MD5, except for a multipart upload ("<hash>-<parts>") or
+        # with KMS or customer-key encryption; then only the size (and any checksum botocore
+        # validates itself) can be checked.
+        encrypted = response.get("SSECustomerAlgorithm") or str(
+            response.get("ServerSideEncryption", "")
+        ).startswith("aws:kms")
+        etag_is_md5 = not encrypted and "-" not in etag and len(etag) == 32
         md5 = hashlib.md5(usedforsecurity=False)
         size = 0
         with dest.open("wb") as file:
@@ -117,8 +124,7 @@ def download(url: str, dest: Path) -> str:
         raise PipelineError(f"{source.url}: download from {endpoint} failed: {error}") from None
     if size != expected_size:
         raise PipelineError(f"{source.url}: download incomplete: {size} of {expected_size} bytes")
-    # A multipart ETag ("<md5 of part md5s>-<parts>") is not the object's MD5; a plain one is.
-    if "-" not in etag and len(etag) == 32 and md5.hexdigest() != etag:
+    if etag_is_md5 and md5.hexdigest() != etag:
         raise PipelineError(f"{source.url}: downloaded bytes do not match the object's ETag {etag}")
     log.info("downloaded %s (%d bytes, ETag %s) from %s", source.url, size, etag, endpoint)
     return etag

@@ -6,26 +6,28 @@ stage's dependency, so DVC checks its ETag and re-runs the stage when the object
 
 from __future__ import annotations
 
+import hashlib
+import io
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import boto3
 import pytest
 import yaml
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
 
+from common.errors import PipelineError
+from prepare_data import s3_source
 from prepare_data.synthetic import generate_reviews, to_tsv
 from tests import conftest
 from tests.conftest import ROOT, Repo
+from tests.remote_repos import STAGES, ran_stages
 from tests.s3_server import MotoServer, free_port
 
 pytestmark = pytest.mark.integration
-
-STAGES = ("get_data", "prepare_data", "train", "evaluate")
-
-
-def ran_stages(output: str) -> list[str]:
-    return [s for s in STAGES if f"Running stage '{s}'" in output]
 
 
 def reviews_tsv(rows: int, seed: int) -> bytes:
@@ -114,3 +116,48 @@ def test_get_data_errors_name_the_url_and_write_nothing(
 
     assert run_get_data(tmp_path, "s3://bad-inputs/ok.tsv").returncode == 0
     assert (tmp_path / "data/raw/reviews.tsv").read_bytes() == reviews_tsv(50, seed=3)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_length", "etag", "expected"),
+    [
+        (b"PhraseId\tPhrase\n1\tgood", 40, None, "download from http://s3.test failed"),  # cut short
+        (
+            b"PhraseId\tPhrase\n1\tgood",
+            None,
+            hashlib.md5(b"other").hexdigest(),
+            "do not match the object's ETag",
+        ),
+    ],
+)
+def test_a_cut_short_or_altered_download_is_never_accepted(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    body: bytes,
+    content_length: int | None,
+    etag: str | None,
+    expected: str,
+) -> None:
+    # botocore's own Stubber: a server that sends fewer bytes than it announced, or bytes that
+    # are not the ones its ETag names, which a healthy moto server never does.
+    client = boto3.client(
+        "s3",
+        endpoint_url="http://s3.test",
+        region_name="us-east-1",
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+    )
+    response = {
+        "Body": StreamingBody(io.BytesIO(body), content_length or len(body)),
+        "ContentLength": content_length or len(body),
+        "ETag": f'"{etag or hashlib.md5(body).hexdigest()}"',
+    }
+    with Stubber(client) as stubber:
+        stubber.add_response("get_object", response, {"Bucket": "bucket", "Key": "reviews.tsv"})
+        monkeypatch.setattr(s3_source, "s3_client", lambda: client)
+        dest = tmp_path / "reviews.tsv"
+        with pytest.raises(PipelineError) as raised:
+            s3_source.download("s3://bucket/reviews.tsv", dest)
+    message = str(raised.value)
+    assert message.startswith("s3://bucket/reviews.tsv: ") and expected in message, message
+    assert "\n" not in message

@@ -84,13 +84,13 @@ class WarmupLinearDecay:
 def virtual_epoch_ends(train_rows: int, settings: TorchParams, key: str = "train.torch") -> list[int]:
     """Examples seen at the end of each virtual epoch; the last is ``stop_point`` x rows."""
     total = round(settings.stop_point * train_rows)
-    ends = [total * epoch // settings.checkpoints for epoch in range(1, settings.checkpoints + 1)]
     if total < settings.checkpoints:  # some virtual epochs would have no examples
         raise PipelineError(
             f"{key}.checkpoints: {settings.checkpoints} virtual epochs of {total} examples in all "
             f"(stop_point {settings.stop_point} x {train_rows} train rows) leave some empty"
         )
-    return ends
+    # Integer arithmetic: each virtual epoch ends at an exact example count, on every machine.
+    return [total * epoch // settings.checkpoints for epoch in range(1, settings.checkpoints + 1)]
 
 
 def steps_of(batches: list[np.ndarray], grad_accum_steps: int) -> list[list[np.ndarray]]:

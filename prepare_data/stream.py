@@ -1,10 +1,11 @@
 """Streaming input (record batches) and output (parquet with a fixed row-group layout).
 
-Reading: a ``.tsv``/``.csv`` is parsed block by block by pyarrow's streaming CSV reader (on
-its own threads, ahead of us); a ``.parquet`` is read batch by batch. Writing: each split
-goes to a ``SplitWriter`` whose row groups hold exactly ``ROW_GROUP_ROWS`` rows (the last one
-fewer), so the file's bytes do not depend on how the input was batched; writes run on a
-background thread (pyarrow releases the GIL while encoding), the second core's work.
+Reading: a ``.tsv``/``.csv`` is cut into chunks of whole lines, each parsed by pyarrow's
+``read_csv`` on a background thread (``prefetch``) while the previous one is processed; a
+``.parquet`` is read batch by batch. Writing: each split goes to a ``SplitWriter`` whose row
+groups hold exactly ``ROW_GROUP_ROWS`` rows (the last one fewer), so the file's bytes do not
+depend on how the input was batched; writes run on a background thread (pyarrow releases the
+GIL while encoding). Every queue between the threads is short, so memory stays flat.
 """
 
 from __future__ import annotations
@@ -128,8 +129,8 @@ def open_batches(
 
 
 def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
-    """``batches``, read ``depth`` ahead on a background thread: parsing the next block (which
-    releases the GIL) overlaps the work on this one. Errors surface in the consumer."""
+    """``batches``, produced ``depth`` ahead on a background thread: parsing the next chunk
+    (which releases the GIL) overlaps the work on this one. Errors surface in the consumer."""
     slots: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 

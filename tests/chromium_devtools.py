@@ -73,25 +73,29 @@ class Chromium:
     """A headless Chromium process with a fresh profile, spoken to over the DevTools pipe."""
 
     def __init__(self, user_data_dir: Path) -> None:
+        self._log = user_data_dir / "chromium-stderr.log"
         to_browser_read, self._to_browser = os.pipe()
         self._from_browser, from_browser_write = os.pipe()
-        # The shell puts our pipe ends on fds 3 and 4 of Chromium, where it looks for them.
-        self.process = subprocess.Popen(
-            [
-                "sh",
-                "-c",
-                f'exec "$@" 3<&{to_browser_read} 4>&{from_browser_write}',
-                "chromium",
-                CHROMIUM,
-                *FLAGS,
-                f"--user-data-dir={user_data_dir}",
-                "about:blank",
-            ],
-            pass_fds=(to_browser_read, from_browser_write),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        # Chromium's stderr goes to a file, not a pipe: nobody reads its chatter while it runs,
+        # and a full pipe would block it. Its tail goes into the error if it stops answering.
+        with self._log.open("wb") as log:
+            # The shell puts our pipe ends on fds 3 and 4 of Chromium, where it looks for them.
+            self.process = subprocess.Popen(
+                [
+                    "bash",  # not dash: it takes only one-digit fd numbers in 3<&N
+                    "-c",
+                    f'exec "$@" 3<&{to_browser_read} 4>&{from_browser_write}',
+                    "chromium",
+                    CHROMIUM,
+                    *FLAGS,
+                    f"--user-data-dir={user_data_dir}",
+                    "about:blank",
+                ],
+                pass_fds=(to_browser_read, from_browser_write),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         os.close(to_browser_read)
         os.close(from_browser_write)
         self._ids = itertools.count(1)
@@ -123,11 +127,15 @@ class Chromium:
         message: dict[str, Any] = {"id": message_id, "method": method, "params": params}
         if session_id:
             message["sessionId"] = session_id
-        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
         try:
+            os.write(self._to_browser, json.dumps(message).encode() + b"\0")
             reply = replies.get(timeout=timeout)
-        except queue.Empty:
-            raise DevToolsError(f"{method}: no reply in {timeout} s") from None
+        except (queue.Empty, BrokenPipeError) as error:
+            problem = (
+                "Chromium has exited" if isinstance(error, BrokenPipeError) else f"no reply in {timeout} s"
+            )
+            log = self._log.read_text(errors="replace")[-3000:] if self._log.is_file() else ""
+            raise DevToolsError(f"{method}: {problem}; Chromium's stderr ends:\n{log}") from None
         if "error" in reply:
             raise DevToolsError(f"{method}: {reply['error']}")
         return reply.get("result", {})

@@ -42,7 +42,7 @@ def ensure_bucket(server: MotoServer) -> None:
         client.create_bucket(Bucket=BUCKET)
 
 
-def test_push_then_pull_into_a_clone_gives_identical_outputs(
+def test_push_then_pull_into_a_clone_gives_each_branchs_outputs(
     repo_factory: Callable[..., Repo], s3_env: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ensure_bucket(s3_env)
@@ -72,6 +72,28 @@ def test_push_then_pull_into_a_clone_gives_identical_outputs(
     assert coworker.dvc("status").stdout.strip() == UP_TO_DATE
     assert ran_stages(coworker.dvc("repro").stdout) == []
     assert coworker.run("git", "status", "--porcelain").stdout == ""
+
+    # The README's coworker flow: `git checkout <branch> && dvc pull` gives exactly that
+    # branch's data, model and metrics, and going back gives main's again.
+    main_outputs = file_md5s(repo.path)
+    repo.run("git", "checkout", "-q", "-b", "svm-model")
+    repo.set_params(train={"model": "svm"})
+    assert ran_stages(repo.dvc("repro").stdout) == ["train", "evaluate"]
+    repo.commit("svm model")
+    repo.run("git", "push", "-q", "origin", "svm-model")
+    repo.dvc("push")
+    branch_outputs = file_md5s(repo.path)
+    assert branch_outputs["model/meta.json"] != main_outputs["model/meta.json"]
+
+    coworker.run("git", "fetch", "-q", "origin")
+    coworker.run("git", "checkout", "-q", "svm-model")
+    coworker.dvc("pull")
+    assert file_md5s(coworker.path) == branch_outputs
+    assert coworker.dvc("status").stdout.strip() == UP_TO_DATE
+    coworker.run("git", "checkout", "-q", "main")
+    coworker.dvc("pull")
+    assert file_md5s(coworker.path) == main_outputs
+    assert_cache_intact(coworker)
 
 
 def test_experiment_shared_through_git_and_s3_remotes(

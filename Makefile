@@ -45,10 +45,12 @@ bench: $(INSTALLED)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
-# The browser tests (tests/test_plots_browser.py) drive Debian's Chromium, headless.
+# The browser tests (tests/test_plots_browser.py) drive Debian's Chromium, headless; set
+# CHROMIUM to use another Chromium-based browser (e.g. /usr/bin/google-chrome).
+CHROMIUM ?= /usr/bin/chromium
 chromium:
-	@if [ ! -x /usr/bin/chromium ]; then \
-	  echo "make: /usr/bin/chromium not found; installing Debian's chromium and chromium-driver for the browser tests"; \
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  echo "make: $(CHROMIUM) not found; installing Debian's chromium and chromium-driver for the browser tests"; \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium chromium-driver; \
 	fi

@@ -22,7 +22,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's package; CHROMIUM names another Chromium-based browser (as the Makefile does).
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # The flags of the issue: nothing but the page itself may touch the network or the profile.
 FLAGS = [
     "--headless",

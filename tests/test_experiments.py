@@ -1,6 +1,8 @@
 """The original two experiments, a grid through the queue, and comparing them, under real dvc.
 
-The README's commands, run as written in a temp copy of the repository with small data.
+The README's commands, run as written in a temp copy of the repository with small data. The
+tests share that copy (the experiments take most of the time) and run in file order: each
+starts from the baseline's params (``git checkout params.yaml``), as the README says.
 """
 
 from __future__ import annotations

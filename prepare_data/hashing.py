@@ -48,6 +48,8 @@ def bigquery_string(column: Column, name: str = "key") -> Column:
     Other types are refused: BigQuery's text for FLOAT64 or TIMESTAMP differs from pyarrow's,
     and a key must give the same bucket in both.
     """
+    if pa.types.is_dictionary(column.type):  # e.g. a parquet column written from a pandas category
+        column = column.cast(column.type.value_type)
     if pa.types.is_string(column.type):
         return column
     if pa.types.is_date64(column.type):

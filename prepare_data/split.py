@@ -8,6 +8,7 @@ streaming and in-memory paths give the same bytes. Rows keep their input order i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Iterable, Mapping
 
@@ -156,12 +157,13 @@ def split_stream(
             start = 0
             for index, count in enumerate(np.bincount(split_index, minlength=len(SPLITS)).tolist()):
                 # One take per split, not slices of one take: a writer buffers up to a row
-                # group of each split, and a slice would keep its whole batch alive.
+                # group of each split, and a slice would keep its whole batch alive. The
+                # takes run on the writer thread, off this one's critical path.
                 rows = slice(start, start + count)
-                part = pa.RecordBatch.from_arrays(
-                    [*inputs.take(pa.array(order[rows])).columns, pa.array(labels[rows])], schema=out_schema
+                writers.write(
+                    SPLITS[index],
+                    functools.partial(_split_part, inputs, order[rows], labels[rows], out_schema),
                 )
-                writers.write(SPLITS[index], pa.Table.from_batches([part]))
                 start += count
             texts = batch.column(data.text_column)
             stats_worker.submit(
@@ -176,6 +178,12 @@ def split_stream(
     stats_worker.shutdown()
     writers.close()
     return report
+
+
+def _split_part(inputs: pa.RecordBatch, rows: np.ndarray, labels: np.ndarray, schema: pa.Schema) -> pa.Table:
+    """Rows ``rows`` of ``inputs`` with their ``label`` column, as a table of ``schema``."""
+    columns = [*inputs.take(pa.array(rows)).columns, pa.array(labels)]
+    return pa.Table.from_batches([pa.RecordBatch.from_arrays(columns, schema=schema)])
 
 
 def _add_stats(

@@ -244,8 +244,15 @@ class BackgroundWriters:
         self._futures: collections.deque[Future[None]] = collections.deque()
         self._max_pending = max_pending
 
-    def write(self, name: str, table: pa.Table) -> None:
-        self._futures.append(self._pool.submit(self._writers[name].write, table))
+    def write(self, name: str, table: pa.Table | typing.Callable[[], pa.Table]) -> None:
+        """Append ``table`` to split ``name``; a callable is called on the writer thread, to
+        build the table there (a take, say) instead of on the calling thread."""
+        writer = self._writers[name]
+
+        def build_and_write() -> None:
+            writer.write(table() if callable(table) else table)
+
+        self._futures.append(self._pool.submit(build_and_write))
         while len(self._futures) > self._max_pending:
             self._futures.popleft().result()
 

@@ -172,6 +172,9 @@ def split_stream(
         stats_worker.drain()
         report = finish_report(stats, data, split, rows_read, source)
     except BaseException:
+        close_input = getattr(batches, "close", None)  # stops a reading thread now, not at exit
+        if close_input is not None:
+            close_input()
         stats_worker.shutdown()
         writers.abort()
         raise

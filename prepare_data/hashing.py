@@ -23,6 +23,44 @@ from common.errors import PipelineError
 Column = pa.Array | pa.ChunkedArray
 
 
+# pyarrow's ``pa.array`` and ``Array.to_numpy`` import pandas on their first call (a third of
+# a second, more than this stage's own start-up); these conversions use the buffers instead.
+
+
+def from_numpy(values: np.ndarray) -> pa.Array:
+    """A 1-d numpy array of fixed-width numbers as an Arrow array without nulls (zero-copy)."""
+    values = np.ascontiguousarray(values)
+    if values.dtype == np.bool_:
+        raise TypeError("from_numpy: booleans are bit-packed in Arrow; cast them first")
+    kind = pa.from_numpy_dtype(values.dtype)
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
+
+
+def fill_nulls(array: pa.Array | pa.ChunkedArray, value: object) -> pa.Array | pa.ChunkedArray:
+    """``array.fill_null(value)``, skipped when there is no null (it makes a ``pa.scalar``)."""
+    return array.fill_null(value) if array.null_count else array
+
+
+def numpy_bools(array: pa.Array) -> np.ndarray:
+    """A boolean Arrow array as numpy bools, nulls as False."""
+    array = fill_nulls(array, False)
+    if len(array) == 0:
+        return np.zeros(0, bool)
+    bits = np.unpackbits(np.frombuffer(array.buffers()[1], np.uint8), bitorder="little")
+    return bits[array.offset : array.offset + len(array)].view(bool)
+
+
+def numpy_integers(array: pa.Array) -> np.ndarray:
+    """An integer Arrow array without nulls as a numpy array of the same type (a view)."""
+    if array.null_count:
+        raise ValueError("numpy_integers: the array has nulls")
+    width = array.type.bit_width // 8
+    dtype = np.dtype(f"{'i' if pa.types.is_signed_integer(array.type) else 'u'}{width}")
+    if len(array) == 0:
+        return np.zeros(0, dtype)
+    return np.frombuffer(array.buffers()[1], dtype, len(array), array.offset * width)
+
+
 def farm_fingerprint(value: str | bytes) -> int:
     """``FARM_FINGERPRINT(value)`` exactly as BigQuery computes it (signed INT64)."""
     unsigned = farmhash.fingerprint64(value)
@@ -83,8 +121,8 @@ def key_fingerprints(columns: Sequence[Column], names: Sequence[str]) -> tuple[n
             column = column.combine_chunks()
         encoded = pc.dictionary_encode(column)
         distinct_fp, _ = fingerprint_strings(bigquery_string(encoded.dictionary, names[0]))
-        is_null = encoded.indices.is_null().to_numpy(zero_copy_only=False)
-        indices = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        is_null = numpy_bools(encoded.indices.is_null())
+        indices = numpy_integers(fill_nulls(encoded.indices, 0))
         fingerprints = distinct_fp[indices] if len(distinct_fp) else np.zeros(len(column), np.int64)
         fingerprints[is_null] = 0
         return fingerprints, is_null
@@ -103,8 +141,8 @@ def fingerprint_strings(keys: Column) -> tuple[np.ndarray, np.ndarray]:
     distinct_fp = np.fromiter(
         (farmhash.fingerprint64(s) for s in distinct), dtype=np.uint64, count=len(distinct)
     ).view(np.int64)
-    is_null = encoded.indices.is_null().to_numpy(zero_copy_only=False)
-    indices = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+    is_null = numpy_bools(encoded.indices.is_null())
+    indices = numpy_integers(fill_nulls(encoded.indices, 0))
     fingerprints = distinct_fp[indices] if len(distinct) else np.zeros(len(keys), dtype=np.int64)
     fingerprints[is_null] = 0
     return fingerprints, is_null

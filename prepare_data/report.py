@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from common.errors import PipelineError
 from common.params import SplitParams
-from prepare_data.hashing import mix64
+from prepare_data.hashing import fill_nulls, mix64, numpy_bools
 from prepare_data.membership import SplitMembership
 
 SPLITS = ("train", "valid", "test")
@@ -58,9 +58,36 @@ def normalize_texts(texts: pa.Array) -> pa.Array:
     ascii_only = data is None or np.all(np.frombuffer(data, np.uint8)[offsets[0] : offsets[-1]] < 0x80)
     lower = pc.ascii_lower(texts) if ascii_only else pc.utf8_lower(texts)
     # The regex replace is slow; most texts are already single-spaced, so check first.
-    if pc.any(pc.match_substring_regex(lower, "[\t\n\v\f\r]|  |^ | $")).as_py():
+    if _needs_whitespace_fix(lower):
         lower = pc.utf8_trim(pc.replace_substring_regex(lower, _WHITESPACE, " "), " ")
     return lower
+
+
+def _needs_whitespace_fix(texts: pa.Array) -> bool:
+    """Whether a text may hold ASCII whitespace other than single inner spaces: a byte scan of
+    the values' bytes (memchr-fast) instead of a regex match per text. It may say yes for
+    text that needs no fix (bytes under a null slot), which only costs the regex's time."""
+    data = texts.buffers()[2]
+    if data is None or len(texts) == 0:
+        return False
+    offsets = np.frombuffer(texts.buffers()[1], np.int32, len(texts) + 1, texts.offset * 4)
+    values = memoryview(data)[offsets[0] : offsets[-1]]
+    copied = values.tobytes()  # bytes.find is a memchr per whitespace character
+    if any(copied.find(char) >= 0 for char in (b"\t", b"\n", b"\v", b"\f", b"\r")):
+        return True
+    # Two spaces in a row: compare byte pairs at even and at odd positions, as uint16s.
+    if len(copied) >= 2:
+        even = np.frombuffer(copied, np.uint16, len(copied) // 2)
+        odd = np.frombuffer(copied, np.uint16, (len(copied) - 1) // 2, 1)
+        if np.any(even == 0x2020) or np.any(odd == 0x2020):
+            return True
+    starts, ends = offsets[:-1], offsets[1:]
+    nonempty = ends > starts
+    if not nonempty.any():
+        return False
+    view = np.frombuffer(data, np.uint8)
+    space = np.uint8(ord(" "))
+    return bool(np.any(view[starts[nonempty]] == space) or np.any(view[ends[nonempty] - 1] == space))
 
 
 def text_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -70,9 +97,10 @@ def text_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     cheaper in CPU time, so the well-known hash stays."""
     if not pa.types.is_string(texts.type):
         texts = texts.cast(pa.string())
-    normalized = normalize_texts(texts).fill_null("")
+    # As bytes, not str: the same UTF-8 bytes are hashed, without decoding each text.
+    normalized = fill_nulls(normalize_texts(texts), "").cast(pa.binary())
     hashes = np.fromiter(map(farmhash.fingerprint64, normalized.to_pylist()), np.uint64, len(texts))
-    return hashes, texts.is_valid().to_numpy(zero_copy_only=False)
+    return hashes, numpy_bools(texts.is_valid())
 
 
 def random_split(row_numbers: np.ndarray, seed: int, widths: Sequence[int]) -> np.ndarray:

@@ -23,8 +23,10 @@ from prepare_data.hashing import (
     assign_buckets,
     bigquery_string,
     fingerprint_strings,
+    from_numpy,
     key_fingerprints,
     mix64,
+    numpy_bools,
     row_json,
 )
 from prepare_data.labels import LABEL, label_mask
@@ -60,7 +62,7 @@ def check_columns(schema: pa.Schema, data: DataParams, split: SplitParams, sourc
     if split.method == "hash":
         for name in split.key:
             try:
-                bigquery_string(pa.array([], schema.field(name).type), name)
+                bigquery_string(pa.nulls(0, schema.field(name).type), name)
             except PipelineError as error:
                 raise PipelineError(f"{source}: {error}") from None
 
@@ -70,13 +72,21 @@ def hash_keys(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(FARM_FINGERPRINT of each row's key, is_null). With no key columns the key is the row
     as canonical JSON, built only for rows with a mapped label (it is slow)."""
-    if key:
-        return key_fingerprints([batch.column(name) for name in key], key)
-    fingerprints = np.zeros(batch.num_rows, np.int64)
     rows = np.flatnonzero(mapped)
+    if key and len(rows) == batch.num_rows:
+        return key_fingerprints([batch.column(name) for name in key], key)
+    # Only the rows with a mapped label are keyed (the others land in no split): elsewhere
+    # the fingerprint is 0 and the key not NULL.
+    fingerprints = np.zeros(batch.num_rows, np.int64)
+    is_null = np.zeros(batch.num_rows, bool)
     if len(rows):
-        fingerprints[rows], _ = fingerprint_strings(row_json(batch.take(pa.array(rows))))
-    return fingerprints, np.zeros(batch.num_rows, bool)
+        indices = from_numpy(rows)
+        if key:
+            columns = [batch.column(name).take(indices) for name in key]
+            fingerprints[rows], is_null[rows] = key_fingerprints(columns, key)
+        else:
+            fingerprints[rows], _ = fingerprint_strings(row_json(batch.take(indices)))
+    return fingerprints, is_null
 
 
 def assign_batch(
@@ -86,8 +96,8 @@ def assign_batch(
     is_negative, is_positive = label_mask(
         batch.column(data.label_column), data.negative_labels, data.positive_labels
     )
-    is_positive = is_positive.to_numpy(zero_copy_only=False)
-    mapped = is_negative.to_numpy(zero_copy_only=False) | is_positive
+    is_positive = numpy_bools(is_positive)
+    mapped = numpy_bools(is_negative) | is_positive
     if split.method == "hash":
         keys, is_null = hash_keys(batch, mapped, split.key)
         buckets = assign_buckets(keys, split.modulus, split.sample)
@@ -185,7 +195,7 @@ def split_stream(
 
 def _split_part(inputs: pa.RecordBatch, rows: np.ndarray, labels: np.ndarray, schema: pa.Schema) -> pa.Table:
     """Rows ``rows`` of ``inputs`` with their ``label`` column, as a table of ``schema``."""
-    columns = [*inputs.take(pa.array(rows)).columns, pa.array(labels)]
+    columns = [*inputs.take(from_numpy(rows)).columns, from_numpy(labels)]
     return pa.Table.from_batches([pa.RecordBatch.from_arrays(columns, schema=schema)])
 
 
@@ -198,7 +208,7 @@ def _add_stats(
     order: np.ndarray,
     ranks: np.ndarray,
 ) -> None:
-    stats.add(split_index, labels, keys, pc.take(texts, pa.array(order)), ranks)
+    stats.add(split_index, labels, keys, pc.take(texts, from_numpy(order)), ranks)
 
 
 def finish_report(

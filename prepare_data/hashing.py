@@ -120,7 +120,11 @@ def key_fingerprints(columns: Sequence[Column], names: Sequence[str]) -> tuple[n
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks()
         encoded = pc.dictionary_encode(column)
-        distinct_fp, _ = fingerprint_strings(bigquery_string(encoded.dictionary, names[0]))
+        distinct = bigquery_string(encoded.dictionary, names[0])
+        if distinct.null_count:  # only from a dictionary column with a null in its dictionary
+            distinct_fp, _ = fingerprint_strings(distinct)
+        else:
+            distinct_fp = _fingerprints(distinct)
         is_null = numpy_bools(encoded.indices.is_null())
         indices = numpy_integers(fill_nulls(encoded.indices, 0))
         fingerprints = distinct_fp[indices] if len(distinct_fp) else np.zeros(len(column), np.int64)
@@ -137,15 +141,19 @@ def fingerprint_strings(keys: Column) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(keys, pa.ChunkedArray):
         keys = keys.combine_chunks()
     encoded = pc.dictionary_encode(keys)
-    distinct = encoded.dictionary.to_pylist()
-    distinct_fp = np.fromiter(
-        (farmhash.fingerprint64(s) for s in distinct), dtype=np.uint64, count=len(distinct)
-    ).view(np.int64)
+    distinct_fp = _fingerprints(encoded.dictionary)
     is_null = numpy_bools(encoded.indices.is_null())
     indices = numpy_integers(fill_nulls(encoded.indices, 0))
-    fingerprints = distinct_fp[indices] if len(distinct) else np.zeros(len(keys), dtype=np.int64)
+    fingerprints = distinct_fp[indices] if len(distinct_fp) else np.zeros(len(keys), dtype=np.int64)
     fingerprints[is_null] = 0
     return fingerprints, is_null
+
+
+def _fingerprints(strings: pa.Array) -> np.ndarray:
+    """FARM_FINGERPRINT (int64) of each value of a string array without nulls. The values go
+    to FarmHash as bytes (their UTF-8, which it hashes for a str too), not decoded to str."""
+    values = strings.cast(pa.binary()).to_pylist()
+    return np.fromiter(map(farmhash.fingerprint64, values), np.uint64, len(values)).view(np.int64)
 
 
 def _json_value(value: object) -> object:

@@ -60,16 +60,19 @@ class SplitMembership:
             self._merge()
 
     def _merge(self) -> None:
+        """Merge the pending values into the shards, shard by shard: no copy of all the
+        pending values is made, so the memory this takes is a sixteenth of theirs."""
         if not self._pending:
             return
-        pending = _reduce(np.concatenate(self._pending), sorted_runs=True)
-        self._pending, self._pending_count = [], 0
-        shard_of = pending >> np.uint64(64 - SHARD_BITS)
-        bounds = np.searchsorted(shard_of, np.arange((1 << SHARD_BITS) + 1, dtype=np.uint64))
+        pending, self._pending, self._pending_count = self._pending, [], 0
+        firsts = np.arange(1 << SHARD_BITS, dtype=np.uint64) << np.uint64(64 - SHARD_BITS)
+        bounds = [np.append(np.searchsorted(part, firsts), len(part)) for part in pending]
         for shard in range(1 << SHARD_BITS):
-            part = pending[bounds[shard] : bounds[shard + 1]]
-            if len(part):
-                self._shards[shard] = _reduce(np.concatenate((self._shards[shard], part)), sorted_runs=True)
+            parts = [part[b[shard] : b[shard + 1]] for part, b in zip(pending, bounds, strict=True)]
+            parts = [part for part in parts if len(part)]
+            if parts:
+                runs = np.concatenate((self._shards[shard], *parts))
+                self._shards[shard] = _reduce(runs, sorted_runs=True)
         self._stored = sum(len(s) for s in self._shards)
 
     def counts(self, split_names: tuple[str, ...], shift: int) -> tuple[dict[str, int], int]:

@@ -22,8 +22,8 @@ def csv_options(path: Path) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions]:
     return pacsv.ReadOptions(block_size=1 << 22), parse
 
 
-def read_table(path: str | Path) -> pa.Table:
-    """Read a whole table; one clear ``PipelineError`` if it is missing, empty or malformed."""
+def check_input_file(path: str | Path) -> Path:
+    """``path`` as a Path, if it is a supported, existing, non-empty file; else one clear error."""
     path = Path(path)
     if path.suffix not in SUPPORTED_SUFFIXES:
         raise PipelineError(f"{path}: unsupported file type {path.suffix!r} (use .tsv, .csv or .parquet)")
@@ -31,6 +31,19 @@ def read_table(path: str | Path) -> pa.Table:
         raise PipelineError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise PipelineError(f"{path}: file is empty")
+    return path
+
+
+def unreadable(path: str | Path, error: Exception) -> PipelineError:
+    """The one-line error for a file that pyarrow cannot parse: its first line of detail."""
+    text = str(error).strip()
+    first_line = text.splitlines()[0] if text else type(error).__name__
+    return PipelineError(f"{path}: cannot be read: {first_line}")
+
+
+def read_table(path: str | Path) -> pa.Table:
+    """Read a whole table; one clear ``PipelineError`` if it is missing, empty or malformed."""
+    path = check_input_file(path)
     try:
         if path.suffix == ".parquet":
             table = pq.read_table(path)
@@ -38,15 +51,7 @@ def read_table(path: str | Path) -> pa.Table:
             read, parse = csv_options(path)
             table = pacsv.read_csv(path, read_options=read, parse_options=parse)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise PipelineError(f"{path}: cannot be read: {first_line}") from None
+        raise unreadable(path, error) from None
     if table.num_rows == 0:
         raise PipelineError(f"{path}: has a header but no rows")
     return table
-
-
-def require_columns(path: str | Path, columns: list[str], names: list[str]) -> None:
-    """Fail naming the first of ``names`` (with its params key) missing from ``columns``."""
-    for name in names:
-        if name not in columns:
-            raise PipelineError(f"{path}: column {name!r} not found (columns: {', '.join(columns)})")

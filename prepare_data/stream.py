@@ -25,18 +25,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from common.errors import PipelineError
-from common.tables import SUPPORTED_SUFFIXES, csv_options
+from common.tables import check_input_file, csv_options, unreadable
 
 ROW_GROUP_ROWS = 1 << 17
 CSV_CHUNK_BYTES = 1 << 22
 PARQUET_BATCH_ROWS = 1 << 16
 Sink = str | os.PathLike[str] | pa.NativeFile
-
-
-def _cannot_read(path: Path, error: Exception) -> PipelineError:
-    text = str(error).strip()
-    first_line = text.splitlines()[0] if text else type(error).__name__
-    return PipelineError(f"{path}: cannot be read: {first_line}")
 
 
 def _line_chunks(stream: typing.BinaryIO, chunk_bytes: int) -> Iterator[memoryview]:
@@ -111,13 +105,7 @@ def open_batches(
     Errors name the file: missing, empty, unreadable, or no rows. ``block_size`` (bytes of
     CSV per batch) is for tests.
     """
-    path = Path(path)
-    if path.suffix not in SUPPORTED_SUFFIXES:
-        raise PipelineError(f"{path}: unsupported file type {path.suffix!r} (use .tsv, .csv or .parquet)")
-    if not path.is_file():
-        raise PipelineError(f"{path}: file not found")
-    if path.stat().st_size == 0:
-        raise PipelineError(f"{path}: file is empty")
+    path = check_input_file(path)
     try:
         if path.suffix == ".parquet":
             parquet = pq.ParquetFile(path)
@@ -125,7 +113,7 @@ def open_batches(
         else:
             schema, batches = _csv_batches(path, block_size or CSV_CHUNK_BYTES)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
-        raise _cannot_read(path, error) from None
+        raise unreadable(path, error) from None
 
     def checked() -> Iterator[pa.RecordBatch]:
         rows = 0
@@ -135,7 +123,7 @@ def open_batches(
                 if batch.num_rows:
                     yield batch
         except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
-            raise _cannot_read(path, error) from None
+            raise unreadable(path, error) from None
         if rows == 0:
             raise PipelineError(f"{path}: has a header but no rows")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from common.atomic import atomic_outputs, dumps_json
 from common.errors import run_stage
 from common.params import load_params
-from common.prepared import read_split
+from common.prepared import PREPARED_DIR, read_split, require_both_classes
 from evaluate.metrics import classification_metrics, confusion_rows, precision_recall_points, roc_points
 from train.model_store import load_scorer
 
@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 def main() -> None:
     params = load_params()
     texts, labels = read_split("test", params.data.text_column)
+    require_both_classes(str(PREPARED_DIR / "test.parquet"), labels)
     scorer = load_scorer()
     scores, predicted = scorer.predict(texts)
     metrics = classification_metrics(labels, predicted, scores)

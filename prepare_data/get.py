@@ -28,7 +28,7 @@ def raw_file_name(source: str) -> str:
     """``reviews`` plus the source's suffix (``.tsv`` for synthetic data)."""
     if source == "synthetic":
         return "reviews.tsv"
-    suffix = Path(source).suffix.lower()
+    suffix = Path(source).suffix
     if suffix not in SUPPORTED_SUFFIXES:
         raise PipelineError(
             f"params.yaml: data.source: {source!r} is not 'synthetic' or a .tsv, .csv or .parquet path"
@@ -38,13 +38,25 @@ def raw_file_name(source: str) -> str:
 
 
 def check_source_dep(params: DataParams) -> None:
-    """An s3:// source must also be ``data.source_dep``, the dependency dvc.yaml declares:
-    otherwise DVC would never notice that the object changed.
+    """The source must lie within ``data.source_dep``, the dependency dvc.yaml declares:
+    otherwise DVC would never notice that the data changed. An s3:// source must be that very
+    URL; a local file must be it or lie under it (the default: ``data/external/``).
     """
-    if s3_source.is_s3_url(params.source) and params.source_dep != params.source:
+    if params.source == "synthetic":
+        return
+    if s3_source.is_s3_url(params.source):
+        if params.source_dep != params.source:
+            raise PipelineError(
+                f"params.yaml: data.source_dep: must be {params.source!r} (the same as data.source) so that "
+                f"DVC re-runs get_data when the object changes; got {params.source_dep!r}"
+            )
+        return
+    source, dep = Path(params.source).resolve(), Path(params.source_dep).resolve()
+    if source != dep and dep not in source.parents:
         raise PipelineError(
-            f"params.yaml: data.source_dep: must be {params.source!r} (the same as data.source) so that "
-            f"DVC re-runs get_data when the object changes; got {params.source_dep!r}"
+            f"params.yaml: data.source: {params.source!r} is not under data.source_dep "
+            f"({params.source_dep!r}), so DVC would not see it change: move it into data/external/ "
+            "or set data.source_dep to it"
         )
 
 

@@ -12,6 +12,7 @@ ETag is one, are checked before it is accepted, so a cut-off download is never u
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -107,7 +108,7 @@ def download(url: str, dest: Path) -> str:
         etag_is_md5 = not encrypted and "-" not in etag and len(etag) == 32
         md5 = hashlib.md5(usedforsecurity=False)
         size = 0
-        with dest.open("wb") as file:
+        with dest.open("wb") as file, contextlib.closing(response["Body"]):
             for chunk in response["Body"].iter_chunks(CHUNK_BYTES):
                 file.write(chunk)
                 md5.update(chunk)
@@ -122,6 +123,8 @@ def download(url: str, dest: Path) -> str:
     except BotoCoreError as error:
         # Connection refused or reset, timeouts, a body cut short: botocore's one-line message.
         raise PipelineError(f"{source.url}: download from {endpoint} failed: {error}") from None
+    except OSError as error:  # writing the download: disk full, permissions
+        raise PipelineError(f"{source.url}: cannot write {dest}: {error.strerror or error}") from None
     if size != expected_size:
         raise PipelineError(f"{source.url}: download incomplete: {size} of {expected_size} bytes")
     if etag_is_md5 and md5.hexdigest() != etag:

@@ -117,3 +117,19 @@ def test_train_without_prepared_data_names_the_missing_file(tmp_path: Path) -> N
     assert result.returncode != 0
     assert "data/prepared/train.parquet: not found" in result.stderr.strip().splitlines()[-1]
     assert (folder / "model/meta.json").read_bytes() == PREVIOUS["model/meta.json"]
+
+
+def test_get_data_rejects_a_local_source_outside_its_declared_dependency(tmp_path: Path) -> None:
+    folder = scratch(tmp_path / "work", raw=None, data={"source": str(tmp_path / "elsewhere.tsv")})
+    (tmp_path / "elsewhere.tsv").write_text(GOOD_TSV)
+    assert_fails_cleanly("prepare_data.get", folder, "data.source", "not under data.source_dep")
+    assert not (folder / "data/raw").exists()
+    # Declaring the file itself as the dependency makes it a valid source.
+    folder = scratch(
+        tmp_path / "declared",
+        raw=None,
+        data={"source": str(tmp_path / "elsewhere.tsv"), "source_dep": str(tmp_path / "elsewhere.tsv")},
+    )
+    result = run_module("prepare_data.get", folder, code=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert (folder / "data/raw/reviews.tsv").read_text() == GOOD_TSV

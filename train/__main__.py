@@ -32,7 +32,8 @@ def train_sklearn(settings: TrainParams, train: Data, valid: Data) -> list[dict[
     curves = sklearn_curves(pipeline, train, valid, valid_accuracy)
     meta = {
         "model": settings.model,
-        "params": as_dict(settings),
+        # Only what this model used: an unrelated train.* change must not change model/.
+        "params": {"seed": settings.seed, settings.model: as_dict(getattr(settings, settings.model))},
         "train_rows": len(train[0]),
         "valid_accuracy": round(valid_accuracy, 6),
     }

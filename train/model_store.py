@@ -82,7 +82,12 @@ def read_meta(model_dir: Path = MODEL_DIR) -> dict[str, Any]:
 
 
 def load_scorer(model_dir: Path = MODEL_DIR) -> Scorer:
+    """The model in ``model_dir`` as a ``Scorer``, whatever its kind; errors name the file."""
     meta = read_meta(model_dir)
+    files = {"sklearn": [SKLEARN_FILE], "torch": [TORCH_WEIGHTS_FILE, TORCH_VOCAB_FILE]}
+    for name in files.get(meta.get("kind", ""), []):
+        if not (model_dir / name).is_file():
+            raise PipelineError(f"{model_dir / name}: not found (model/ is incomplete: run the train stage)")
     if meta.get("kind") == "sklearn":
         from train.sklearn_models import positive_scores, score_threshold
 

@@ -41,9 +41,10 @@ class DataParams:
             raise PipelineError(f"{key}.synthetic_rows: must be at least 1, got {self.synthetic_rows}")
         if not self.negative_labels or not self.positive_labels:
             raise PipelineError(f"{key}: negative_labels and positive_labels must not be empty")
-        both = set(self.negative_labels) & set(self.positive_labels)
+        # By text: `[4]` and `["4"]` match the same rows of a string label column.
+        both = set(map(str, self.negative_labels)) & set(map(str, self.positive_labels))
         if both:
-            raise PipelineError(f"{key}: labels {sorted(map(str, both))} are both negative and positive")
+            raise PipelineError(f"{key}: labels {sorted(both)} are both negative and positive")
 
 
 # Values each `split.time_part` can take (inclusive); the sequential split's ranges must lie
@@ -86,6 +87,11 @@ class SplitParams:
             raise PipelineError(f"{key}.modulus: must be at least 2, got {self.modulus}")
         if self.sample < 1:
             raise PipelineError(f"{key}.sample: must be at least 1, got {self.sample}")
+        if self.sample > 1 and self.method == "sequential":
+            raise PipelineError(
+                f"{key}.sample: sampling is for method hash; method sequential keeps every row "
+                f"(set sample to 1, got {self.sample})"
+            )
         if self.max_ks is not None and not 0 < self.max_ks <= 1:
             raise PipelineError(f"{key}.max_ks: must be in (0, 1] or null, got {self.max_ks}")
         if len(set(self.key)) != len(self.key):

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from common.errors import PipelineError
 
+RAW_DIR = Path("data/raw")
 PREPARED_DIR = Path("data/prepared")
 
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
 from common.atomic import atomic_outputs, dumps_json
 from common.errors import PipelineError, run_stage
 from common.params import load_params
+from common.prepared import PREPARED_DIR, RAW_DIR
 from common.tables import SUPPORTED_SUFFIXES
 from prepare_data.report import summary
 from prepare_data.split import SPLITS, split_stream
 from prepare_data.stream import open_batches
 
-RAW_DIR = Path("data/raw")
-PREPARED_DIR = Path("data/prepared")
 SPLIT_METRICS = Path("metrics/split.json")
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,11 @@ def main() -> None:
     raw = find_raw_file()
     schema, batches = open_batches(raw)
     outputs = [PREPARED_DIR / f"{name}.parquet" for name in SPLITS]
-    with atomic_outputs(*outputs, SPLIT_METRICS) as temps:
-        sinks = dict(zip(SPLITS, temps, strict=False))
+    with contextlib.closing(batches), atomic_outputs(*outputs, SPLIT_METRICS) as temps:
+        *parquet_temps, metrics_temp = temps
+        sinks = dict(zip(SPLITS, parquet_temps, strict=True))
         report = split_stream(schema, batches, params.data, params.split, sinks, source=str(raw))
-        temps[-1].write_text(dumps_json(report))
+        metrics_temp.write_text(dumps_json(report))
     log.info("%s split of %s:\n%s", params.split.method, raw, summary(report))
 
 

@@ -91,13 +91,29 @@ def bigquery_string(column: Column, name: str = "key") -> Column:
     if pa.types.is_string(column.type):
         return column
     if pa.types.is_date64(column.type):
-        column = pc.cast(column, pa.date32())
+        column = _date64_as_date32(column, name)
     if not _castable(column.type):
         raise PipelineError(
             f"column {name!r} (split.key) has type {column.type}; a key column must be a string, "
             "an integer, a boolean or a date (cast it in your data, as you would in BigQuery)"
         )
     return pc.cast(column, pa.string())
+
+
+def _date64_as_date32(column: Column, name: str) -> Column:
+    """A date64 column as DATE (date32). A date64 value holds milliseconds; one that is not at
+    midnight has a time of day, which a BigQuery DATE cannot hold: that is bad input."""
+    try:
+        return pc.cast(column, pa.date32())
+    except pa.ArrowInvalid:
+        days = pc.cast(column, pa.date32(), safe=False)
+        row = pc.index(pc.not_equal(pc.cast(days, pa.date64()), column), True).as_py()
+        millis = pc.cast(column, pa.int64())[row].as_py()
+        when = datetime.datetime(1970, 1, 1) + datetime.timedelta(milliseconds=millis)
+        raise PipelineError(
+            f"column {name!r} (split.key) is a date64 with a time of day ({when.isoformat()}); "
+            "a DATE key has none (cast it to a date or a string in your data)"
+        ) from None
 
 
 def concat_key(columns: Sequence[Column], names: Sequence[str] | None = None) -> Column:
@@ -116,20 +132,8 @@ def key_fingerprints(columns: Sequence[Column], names: Sequence[str]) -> tuple[n
     repeats for each of its phrases) are cast and hashed once, not once per row.
     """
     if len(columns) == 1:
-        column = columns[0]
-        if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks()
-        encoded = pc.dictionary_encode(column)
-        distinct = bigquery_string(encoded.dictionary, names[0])
-        if distinct.null_count:  # only from a dictionary column with a null in its dictionary
-            distinct_fp, _ = fingerprint_strings(distinct)
-        else:
-            distinct_fp = _fingerprints(distinct)
-        is_null = numpy_bools(encoded.indices.is_null())
-        indices = numpy_integers(fill_nulls(encoded.indices, 0))
-        fingerprints = distinct_fp[indices] if len(distinct_fp) else np.zeros(len(column), np.int64)
-        fingerprints[is_null] = 0
-        return fingerprints, is_null
+        encoded = _dictionary(columns[0])
+        return _fingerprints_by_value(encoded, bigquery_string(encoded.dictionary, names[0]))
     return fingerprint_strings(concat_key(columns, names))
 
 
@@ -138,13 +142,29 @@ def fingerprint_strings(keys: Column) -> tuple[np.ndarray, np.ndarray]:
 
     Keys repeat (many phrases share a sentence), so each distinct key is hashed once.
     """
-    if isinstance(keys, pa.ChunkedArray):
-        keys = keys.combine_chunks()
-    encoded = pc.dictionary_encode(keys)
-    distinct_fp = _fingerprints(encoded.dictionary)
+    encoded = _dictionary(keys)
+    return _fingerprints_by_value(encoded, encoded.dictionary)
+
+
+def _dictionary(column: Column) -> pa.DictionaryArray:
+    """The column dictionary-encoded (a dictionary column as it is, its dictionary unchanged)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return pc.dictionary_encode(column)
+
+
+def _fingerprints_by_value(encoded: pa.DictionaryArray, distinct: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Fingerprints (int64) of each row of ``encoded`` and its null mask, given its dictionary
+    as strings (``distinct``), each hashed once. A row is NULL where its index is null or
+    where it points at a null in the dictionary (a dictionary column can hold one there):
+    its fingerprint is 0 and, as in BigQuery, its key NULL."""
     is_null = numpy_bools(encoded.indices.is_null())
     indices = numpy_integers(fill_nulls(encoded.indices, 0))
-    fingerprints = distinct_fp[indices] if len(distinct_fp) else np.zeros(len(keys), dtype=np.int64)
+    if not len(distinct):  # every row null
+        return np.zeros(len(encoded), np.int64), is_null
+    fingerprints = _fingerprints(fill_nulls(distinct, ""))[indices]
+    if distinct.null_count:
+        is_null |= numpy_bools(distinct.is_null())[indices]
     fingerprints[is_null] = 0
     return fingerprints, is_null
 

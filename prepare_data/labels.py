@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from common.errors import PipelineError
 from prepare_data.hashing import fill_nulls, from_numpy
 
 LABEL = "label"
@@ -28,12 +29,44 @@ def _as_column_type(values: Sequence[int | str], column: pa.ChunkedArray | pa.Ar
     return pa.array(values).cast(column.type)
 
 
+_CAST_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OverflowError)
+
+
+def _value_set(
+    values: Sequence[int | str], column: pa.ChunkedArray | pa.Array, name: str, key: str
+) -> pa.Array:
+    """``_as_column_type``, failing with one line that names ``key`` and the value that does
+    not fit the column's type (``negative_labels: [neg]`` on an integer column)."""
+    try:
+        return _as_column_type(values, column)
+    except _CAST_ERRORS:
+        pass
+    parts = []  # one by one: ``[0, "1"]`` on a float column fits only value by value
+    for value in values:
+        try:
+            parts.append(_as_column_type([value], column))
+        except _CAST_ERRORS:
+            raise PipelineError(
+                f"data.{key}: {value!r} cannot be compared with column {name!r} "
+                f"(data.label_column) of type {column.type}"
+            ) from None
+    return pa.concat_arrays(parts)
+
+
 def label_mask(
-    column: pa.ChunkedArray | pa.Array, negative: Sequence[int | str], positive: Sequence[int | str]
+    column: pa.ChunkedArray | pa.Array,
+    negative: Sequence[int | str],
+    positive: Sequence[int | str],
+    name: str = "label",
 ) -> tuple[pa.Array, pa.Array]:
-    """Boolean masks (negative, positive) over ``column``; null labels are in neither."""
-    is_negative = fill_nulls(pc.is_in(column, value_set=_as_column_type(negative, column)), False)
-    is_positive = fill_nulls(pc.is_in(column, value_set=_as_column_type(positive, column)), False)
+    """Boolean masks (negative, positive) over ``column`` (named ``name``, for errors); null
+    labels are in neither. A dictionary column (a pandas category) is compared by its values."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    negative_set = _value_set(negative, column, name, "negative_labels")
+    positive_set = _value_set(positive, column, name, "positive_labels")
+    is_negative = fill_nulls(pc.is_in(column, value_set=negative_set), False)
+    is_positive = fill_nulls(pc.is_in(column, value_set=positive_set), False)
     return is_negative, is_positive
 
 
@@ -41,7 +74,7 @@ def map_labels(
     table: pa.Table, label_column: str, negative: Sequence[int | str], positive: Sequence[int | str]
 ) -> pa.Table:
     """Keep rows whose label is negative or positive, adding ``label`` (int8, 0 or 1)."""
-    is_negative, is_positive = label_mask(table[label_column], negative, positive)
+    is_negative, is_positive = label_mask(table[label_column], negative, positive, label_column)
     keep = pc.or_(is_negative, is_positive)
     kept = table.filter(keep)
     label = pc.cast(pc.filter(is_positive, keep), pa.int8())

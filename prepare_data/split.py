@@ -31,7 +31,7 @@ from prepare_data.hashing import (
 )
 from prepare_data.labels import LABEL, label_mask
 from prepare_data.report import SPLITS, SplitStats, check_report
-from prepare_data.sequential import time_positions
+from prepare_data.sequential import TimeColumn
 from prepare_data.stream import ROW_GROUP_ROWS, BackgroundWriters, OrderedWorker, Sink
 
 log = logging.getLogger(__name__)
@@ -90,23 +90,36 @@ def hash_keys(
 
 
 def assign_batch(
-    batch: pa.RecordBatch, data: DataParams, split: SplitParams, source: str = "input", first_row: int = 1
+    batch: pa.RecordBatch,
+    data: DataParams,
+    split: SplitParams,
+    source: str = "input",
+    first_row: int = 1,
+    times: TimeColumn | None = None,
 ) -> BatchAssignment:
-    """Label, key and split of each row of ``batch`` (``first_row``: its first row's number)."""
-    is_negative, is_positive = label_mask(
-        batch.column(data.label_column), data.negative_labels, data.positive_labels
-    )
+    """Label, key and split of each row of ``batch`` (``first_row``: its first row's number).
+
+    ``times``: the sequential split's time column as read so far (the first batch fixes its kind
+    of timestamp for the rest); a fresh one when not given."""
+    try:
+        is_negative, is_positive = label_mask(
+            batch.column(data.label_column), data.negative_labels, data.positive_labels, data.label_column
+        )
+    except PipelineError as error:
+        raise PipelineError(f"{source}: {error}") from None
     is_positive = numpy_bools(is_positive)
     mapped = numpy_bools(is_negative) | is_positive
     if split.method == "hash":
-        keys, is_null = hash_keys(batch, mapped, split.key)
+        try:
+            keys, is_null = hash_keys(batch, mapped, split.key)
+        except PipelineError as error:
+            raise PipelineError(f"{source}: {error}") from None
         buckets = assign_buckets(keys, split.modulus, split.sample)
     else:
-        column = batch.column(split.time_column)
-        buckets, is_null, times = time_positions(
-            column, split.time_column, split.time_part, source, first_row
-        )
-        keys = mix64(times).view(np.int64)
+        if times is None:
+            times = TimeColumn(split.time_column, split.time_part, source)
+        buckets, is_null, time_keys = times.positions(batch.column(split.time_column), first_row)
+        keys = mix64(time_keys).view(np.int64)
     split_index = np.full(batch.num_rows, -1, np.int8)
     for index, (lo, hi) in enumerate(split.ranges().values()):
         split_index[(buckets >= lo) & (buckets < hi)] = index
@@ -142,18 +155,21 @@ def split_stream(
     On any error the sinks are left half-written: write them to temp files
     (``common.atomic.atomic_outputs``) so that nothing half-written is kept.
     """
-    check_columns(schema, data, split, source)
-    out_schema = output_schema(schema)
-    input_columns = [name for name in out_schema.names if name != LABEL]
-    writers = BackgroundWriters(dict(sinks), out_schema, row_group_rows)
     stats = SplitStats(split)
-    # The report's figures (text normalizing and hashing, the leakage sets) are accumulated on
-    # a thread of their own, beside this one's splitting and the writers' encoding.
-    stats_worker = OrderedWorker("split-stats")
+    times = TimeColumn(split.time_column, split.time_part, source)
     rows_read = 0
+    writers: BackgroundWriters | None = None
+    stats_worker: OrderedWorker | None = None
     try:
+        check_columns(schema, data, split, source)
+        out_schema = output_schema(schema)
+        input_columns = [name for name in out_schema.names if name != LABEL]
+        writers = BackgroundWriters(dict(sinks), out_schema, row_group_rows)
+        # The report's figures (text normalizing and hashing, the leakage sets) are accumulated
+        # on a thread of their own, beside this one's splitting and the writers' encoding.
+        stats_worker = OrderedWorker("split-stats")
         for batch in batches:
-            assignment = assign_batch(batch, data, split, source, first_row=rows_read + 1)
+            assignment = assign_batch(batch, data, split, source, rows_read + 1, times)
             rows_read += batch.num_rows
             for name, count in assignment.dropped.items():
                 stats.dropped[name] += count
@@ -185,11 +201,13 @@ def split_stream(
         close_input = getattr(batches, "close", None)  # stops a reading thread now, not at exit
         if close_input is not None:
             close_input()
-        stats_worker.shutdown()
-        writers.abort()
+        if stats_worker is not None:
+            stats_worker.shutdown()
+        if writers is not None:
+            writers.abort()
         raise
     stats_worker.shutdown()
-    writers.close()
+    writers.close()  # on an error, discards every file it has not closed
     return report
 
 

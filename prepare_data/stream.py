@@ -60,14 +60,17 @@ def _line_chunks(stream: typing.BinaryIO, chunk_bytes: int) -> Iterator[memoryvi
         yield memoryview(buffer)[:filled]
 
 
-def _csv_batches(path: Path, chunk_bytes: int) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+def _csv_batches(
+    path: Path, chunk_bytes: int
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch], typing.Callable[[], None]]:
     """Schema and batches of a delimited file, parsed one chunk of lines at a time.
 
     pyarrow's streaming reader reads up to 32 blocks ahead (128 MB at 4 MB blocks), so its
     memory grows with the file up to that; here each chunk is parsed by ``read_csv`` (on
     both cores) with the types inferred from the first chunk, and only ``prefetch``'s few
     chunks are in memory. Lines are never split: values hold no newlines (pyarrow's
-    ``newlines_in_values`` is off, as in ``read_table``).
+    ``newlines_in_values`` is off, as in ``read_table``). The third item closes the file and
+    stops the reading thread, whether or not the batches were started.
     """
     read, parse = csv_options(path)
     stream = open(path, "rb")  # noqa: SIM115 (closed by the generator below)
@@ -94,25 +97,59 @@ def _csv_batches(path: Path, chunk_bytes: int) -> tuple[pa.Schema, Iterator[pa.R
                 )
                 yield from part.to_batches()
 
-    return table.schema, prefetch(batches())
+    prefetched = prefetch(batches())
+
+    def close() -> None:
+        try:
+            prefetched.close()
+        finally:
+            stream.close()
+
+    return table.schema, prefetched, close
 
 
-def open_batches(
-    path: str | Path, block_size: int | None = None
-) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+class BatchReader(Iterator[pa.RecordBatch]):
+    """An input file's record batches; ``close`` (called at the end of the batches too)
+    closes the file and stops its reading thread, even before the first batch was asked for,
+    which closing a generator that never started would not do."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], close: typing.Callable[[], None]) -> None:
+        self._batches = batches
+        self._close = close
+
+    def __iter__(self) -> BatchReader:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        return next(self._batches)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._batches, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._close()
+
+
+def open_batches(path: str | Path, block_size: int | None = None) -> tuple[pa.Schema, BatchReader]:
     """The file's schema and an iterator over its record batches (at least one row in all).
 
     Errors name the file: missing, empty, unreadable, or no rows. ``block_size`` (bytes of
-    CSV per batch) is for tests.
+    CSV per batch) is for tests. Close the iterator if you stop before its end.
     """
     path = check_input_file(path)
+    parquet: pq.ParquetFile | None = None
     try:
         if path.suffix == ".parquet":
             parquet = pq.ParquetFile(path)
             schema, batches = parquet.schema_arrow, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+            close = parquet.close
         else:
-            schema, batches = _csv_batches(path, block_size or CSV_CHUNK_BYTES)
+            schema, batches, close = _csv_batches(path, block_size or CSV_CHUNK_BYTES)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
+        if parquet is not None:
+            parquet.close()
         raise unreadable(path, error) from None
 
     def checked() -> Iterator[pa.RecordBatch]:
@@ -124,10 +161,12 @@ def open_batches(
                     yield batch
         except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
             raise unreadable(path, error) from None
+        finally:
+            close()
         if rows == 0:
             raise PipelineError(f"{path}: has a header but no rows")
 
-    return schema, checked()
+    return schema, BatchReader(checked(), close)
 
 
 def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
@@ -136,15 +175,24 @@ def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.R
     slots: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item: tuple[str, object]) -> bool:
+        """Queue ``item`` unless the consumer has stopped (the queue may then stay full)."""
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.05)
+            except queue.Full:
+                continue
+            return True
+        return False
+
     def produce() -> None:
         try:
             for batch in batches:
-                if stop.is_set():
+                if not put(("batch", batch)):
                     return
-                slots.put(("batch", batch))
-            slots.put(("end", None))
+            put(("end", None))
         except BaseException as error:  # handed to the consumer, which raises it
-            slots.put(("error", error))
+            put(("error", error))
 
     thread = threading.Thread(target=produce, name="batch-reader", daemon=True)
     thread.start()
@@ -158,7 +206,7 @@ def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.R
             yield typing.cast(pa.RecordBatch, item)
     finally:
         # Stopped early (an error downstream): free a producer blocked on a full queue; it
-        # then sees `stop` and returns.
+        # sees `stop` within one put timeout and returns, whatever `depth`.
         stop.set()
         with contextlib.suppress(queue.Empty):
             while True:
@@ -241,7 +289,13 @@ class BackgroundWriters:
         row_group_rows: int = ROW_GROUP_ROWS,
         max_pending: int = 3,
     ) -> None:
-        self._writers = {name: SplitWriter(sink, schema, row_group_rows) for name, sink in sinks.items()}
+        self._writers: dict[str, SplitWriter] = {}
+        try:
+            for name, sink in sinks.items():
+                self._writers[name] = SplitWriter(sink, schema, row_group_rows)
+        except BaseException:
+            self._discard()
+            raise
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
         self._futures: collections.deque[Future[None]] = collections.deque()
         self._max_pending = max_pending
@@ -259,18 +313,25 @@ class BackgroundWriters:
             self._futures.popleft().result()
 
     def close(self) -> None:
-        """Finish every write and close the files; re-raises a write's error."""
+        """Finish every write and close the files; re-raises a write's error, after
+        discarding every file not yet closed."""
         try:
             while self._futures:
                 self._futures.popleft().result()
             for writer in self._writers.values():
                 self._pool.submit(writer.close).result()
+        except BaseException:
+            self.abort()
+            raise
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def abort(self) -> None:
         """Stop after the writes under way; the caller deletes the half-written files."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._discard()
+
+    def _discard(self) -> None:
         for writer in self._writers.values():
             with contextlib.suppress(Exception):  # the file is deleted anyway
                 writer.discard()

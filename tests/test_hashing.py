@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.errors import PipelineError
+from common.params import DataParams, SplitParams
 from prepare_data.hashing import (
     assign_buckets,
     bigquery_abs_mod,
@@ -20,6 +21,7 @@ from prepare_data.hashing import (
     key_fingerprints,
     row_json,
 )
+from prepare_data.split import assign_batch, prepare
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 
@@ -134,3 +136,40 @@ def test_dictionary_encoded_key_hashes_like_its_values() -> None:
         0,
         farm_fingerprint("7"),
     ]
+
+
+def test_a_null_in_a_dictionary_key_is_a_null_key() -> None:
+    # A dictionary column can hold its null in the dictionary instead of the indices: the
+    # key is NULL either way, as in BigQuery, and such a row lands in no split.
+    column = pa.DictionaryArray.from_arrays(pa.array([0, 1, 0, None, 2]), pa.array(["b", None, "a"]))
+    fingerprints, is_null = key_fingerprints([column], ["k"])
+    assert is_null.tolist() == [False, True, False, True, False]
+    assert fingerprints.tolist() == [
+        farm_fingerprint("b"),
+        0,
+        farm_fingerprint("b"),
+        0,
+        farm_fingerprint("a"),
+    ]
+    assert fingerprint_strings(concat_key([column], ["k"]))[1].tolist() == is_null.tolist()
+    # The split puts those rows nowhere and counts them (parquet cannot write such a column,
+    # so this is the split's per-batch decision, not its files).
+    batch = pa.record_batch({"SentenceId": column, "Phrase": list("abcde"), "Sentiment": [0, 4, 4, 0, 4]})
+    assignment = assign_batch(batch, DataParams(), SplitParams())
+    assert (assignment.split_index[[1, 3]] == -1).all() and (assignment.split_index[[0, 2, 4]] >= 0).all()
+    assert assignment.dropped["null_key"] == 2
+
+
+def test_a_date64_key_with_a_time_of_day_is_refused_naming_the_column() -> None:
+    midnight = pa.array([datetime.datetime(2021, 3, 4)], pa.date64())
+    assert concat_key([midnight], ["day"]).to_pylist() == ["2021-03-04"]
+    noon = pa.array([0, 86_400_000 + 43_200_000], pa.date64())  # 1970-01-02 12:00
+    with pytest.raises(PipelineError) as error:
+        concat_key([noon], ["day"])
+    assert str(error.value) == (
+        "column 'day' (split.key) is a date64 with a time of day (1970-01-02T12:00:00); "
+        "a DATE key has none (cast it to a date or a string in your data)"
+    )
+    table = pa.table({"day": noon, "Phrase": ["a", "b"], "Sentiment": [0, 4]})
+    with pytest.raises(PipelineError, match=r"^input: column 'day' \(split\.key\) is a date64"):
+        prepare(table, DataParams(), SplitParams(key=("day",)))

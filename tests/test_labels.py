@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
+from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from common.errors import PipelineError
+from common.params import DataParams
 from prepare_data.labels import LABEL, map_labels
 
 
@@ -34,3 +40,48 @@ def test_existing_label_column_is_replaced_not_duplicated() -> None:
     mapped = map_labels(table, "Sentiment", negative=[0], positive=[4])
     assert mapped.column_names == ["Sentiment", LABEL]
     assert mapped[LABEL].to_pylist() == [0, 1]
+
+
+def test_dictionary_label_column_is_compared_by_its_values(tmp_path: Path) -> None:
+    # A string column written from a pandas category reads back from parquet dictionary-encoded.
+    path = tmp_path / "reviews.parquet"
+    pq.write_table(pa.table({"y": pa.array(["neg", "pos", "meh", None]).dictionary_encode()}), path)
+    table = pq.read_table(path)
+    assert pa.types.is_dictionary(table["y"].type)
+    assert map_labels(table, "y", negative=["neg"], positive=["pos"])[LABEL].to_pylist() == [0, 1]
+    assert map_labels(table, "y", negative=[0], positive=["pos"])[LABEL].to_pylist() == [1]
+    ints = table.append_column("Sentiment", pa.array([0, 4, 2, 4]).dictionary_encode())
+    assert map_labels(ints, "Sentiment", negative=[0], positive=[4])[LABEL].to_pylist() == [0, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("negative", "positive", "expected"),
+    [
+        (
+            ["neg"],
+            [4],
+            "data.negative_labels: 'neg' cannot be compared with column 'Sentiment' "
+            "(data.label_column) of type int8",
+        ),
+        ([0], [4, 300], "data.positive_labels: 300 cannot be compared with column 'Sentiment'"),
+    ],
+)
+def test_a_label_the_column_type_cannot_hold_is_one_clear_error(
+    negative: list, positive: list, expected: str
+) -> None:
+    table = pa.table({"Sentiment": pa.array([0, 4], pa.int8())})
+    with pytest.raises(PipelineError) as error:
+        map_labels(table, "Sentiment", negative=negative, positive=positive)
+    assert str(error.value).startswith(expected)
+    assert "\n" not in str(error.value)
+
+
+def test_labels_of_several_types_fit_a_column_value_by_value() -> None:
+    table = pa.table({"score": pa.array([0.0, 1.0, 4.0])})
+    assert map_labels(table, "score", negative=[0, "1"], positive=[4])[LABEL].to_pylist() == [0, 0, 1]
+
+
+def test_a_label_both_negative_and_positive_as_text_is_refused() -> None:
+    # `[4]` and `["4"]` match the same rows of a string label column.
+    with pytest.raises(PipelineError, match=r"data: labels \['4'\] are both negative and positive"):
+        DataParams(negative_labels=(0, 4), positive_labels=("4",)).validate("data")

@@ -3,8 +3,13 @@ exact, the sequential split follows the calendar, and sampling keeps the BigQuer
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import os
 import random
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +26,7 @@ from prepare_data.hashing import assign_buckets, farm_fingerprint
 from prepare_data.membership import SplitMembership
 from prepare_data.report import SPLITS, ks_distance, ks_from_counts
 from prepare_data.split import prepare, split_stream
-from prepare_data.stream import open_batches
+from prepare_data.stream import open_batches, prefetch
 
 DATA = DataParams()
 HASH = SplitParams()
@@ -313,3 +318,136 @@ def test_a_bad_value_in_a_later_chunk_names_the_file(tmp_path: Path) -> None:
 def test_ks_from_label_counts_equals_the_two_sample_statistic(a: list[int], b: list[int]) -> None:
     counts_a, counts_b = np.bincount(a, minlength=2), np.bincount(b, minlength=2)
     assert ks_from_counts(counts_a, counts_b) == pytest.approx(ks_distance(np.array(a), np.array(b)))
+
+
+HOURLY = SplitParams(
+    method="sequential", time_column="Date", time_part="hour", train=(0, 12), valid=(12, 18), test=(18, 24)
+)
+
+
+@pytest.mark.parametrize(
+    ("first", "later", "expected"),
+    [
+        (
+            "2024-01-01 10:00:00",
+            "2024-01-01T23:30:00+02:00",
+            "row 4: a time with a zone offset after times without",
+        ),
+        (
+            "2024-01-01T23:30:00+02:00",
+            "2024-01-01 10:00:00",
+            "row 4: a time without a zone offset after times with",
+        ),
+    ],
+)
+def test_sequential_times_keep_the_first_batchs_kind_of_timestamp(
+    first: str, later: str, expected: str
+) -> None:
+    # Naive and zoned times in different batches would mix local and UTC hours, so the
+    # split would depend on where the batches begin: it fails, as it does within one batch.
+    table = pa.table({"Date": [None, first, first, later], "Phrase": list("abcd"), "Sentiment": [0, 4, 0, 4]})
+    sinks = {name: pa.BufferOutputStream() for name in SPLITS}
+    with pytest.raises(PipelineError) as error:
+        split_stream(table.schema, table.to_batches(max_chunksize=3), DATA, HOURLY, sinks, source="in.tsv")
+    assert (
+        str(error.value)
+        == f"in.tsv: column 'Date' (split.time_column) {expected} one; use one kind in the whole column"
+    )
+
+
+def test_a_batch_of_null_times_does_not_fix_the_kind_of_timestamp() -> None:
+    times = [None, None, "2024-01-01T23:30:00+02:00", "2024-01-01T08:00:00+02:00"]
+    table = pa.table({"Date": times, "Phrase": list("abcd"), "Sentiment": [0, 4, 0, 4]})
+    whole = split_bytes(table, HOURLY, None, 97)
+    sinks = {name: pa.BufferOutputStream() for name in SPLITS}
+    report = split_stream(
+        table.schema, table.to_batches(max_chunksize=2), DATA, HOURLY, sinks, row_group_rows=97
+    )
+    assert ({name: sink.getvalue().to_pybytes() for name, sink in sinks.items()}, report) == whole
+    assert report["rows"] == {"train": 1, "valid": 0, "test": 1}  # 21:30 and 06:00 UTC
+
+
+def test_sampling_with_the_sequential_split_is_refused() -> None:
+    with pytest.raises(PipelineError, match=r"^split\.sample: sampling is for method hash"):
+        dataclasses.replace(HOURLY, sample=10).validate("split")
+
+
+def open_files() -> set[str]:
+    """The files this process has open (Linux)."""
+    return {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
+
+
+def reader_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "batch-reader"]
+
+
+def test_a_failure_before_the_first_batch_closes_the_input_and_the_files(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.tsv"
+    path.write_text(
+        "PhraseId\tSentenceId\tPhrase\tSentiment\n" + "".join(f"{i}\t{i}\tp\t4\n" for i in range(50))
+    )
+    schema, batches = open_batches(path, block_size=256)
+    with pytest.raises(PipelineError, match=r"column 'MovieId' \(split\.key\) not found"):
+        split_stream(schema, batches, DATA, SplitParams(key=("MovieId",)), {})
+    assert str(path) not in open_files()  # the batches are still referenced here
+
+
+def test_a_sink_that_cannot_be_opened_closes_the_input_and_the_sinks_opened_before(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.tsv"
+    path.write_text(
+        "PhraseId\tSentenceId\tPhrase\tSentiment\n" + "".join(f"{i}\t{i}\tp\t4\n" for i in range(50))
+    )
+    schema, batches = open_batches(path, block_size=256)
+    # A full disk.
+    sinks = {"train": tmp_path / "train.parquet", "valid": "/dev/full", "test": tmp_path / "test.parquet"}
+    with pytest.raises(OSError, match="No space left on device") as error:
+        split_stream(schema, batches, DATA, HASH, sinks)
+    assert error.value.__traceback__ is not None
+    assert not {str(path), str(tmp_path / "train.parquet")} & open_files()
+    assert reader_threads() == []
+
+
+def test_a_failure_closing_one_split_discards_the_others(tmp_path: Path) -> None:
+    table = reviews(list(range(200)), ["p"] * 200, [0, 4] * 100)
+    # Rows are written when the files close (one row group each); valid's sink is too small.
+    sinks = {
+        "train": tmp_path / "train.parquet",
+        "valid": pa.FixedSizeBufferWriter(pa.allocate_buffer(64)),
+        "test": tmp_path / "test.parquet",
+    }
+    with pytest.raises(OSError, match="out of bounds") as error:
+        split_stream(table.schema, table.to_batches(), DATA, HASH, sinks, row_group_rows=1000)
+    # Closed, not left to the garbage collector: the error's traceback still holds the writers.
+    assert error.value.__traceback__ is not None
+    assert str(tmp_path / "test.parquet") not in open_files()
+
+
+def test_a_parquet_input_is_closed_when_read_or_abandoned(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.parquet"
+    pq.write_table(reviews([1, 2], ["a", "b"], [0, 4]), path)
+    _, batches = open_batches(path)
+    assert sum(b.num_rows for b in batches) == 2
+    assert str(path) not in open_files()
+    _, batches = open_batches(path)
+    batches.close()
+    assert str(path) not in open_files()
+
+
+def test_prefetch_stops_at_depth_one_with_the_producer_blocked() -> None:
+    asked_for_last = threading.Event()
+
+    def items() -> Iterator[int]:
+        yield 1
+        yield 2
+        asked_for_last.set()
+        yield 3
+
+    batches = prefetch(items(), depth=1)  # type: ignore[arg-type]
+    assert next(batches) == 1
+    assert asked_for_last.wait(5)
+    time.sleep(0.2)  # the producer is blocked putting 3: the queue (depth 1) holds 2
+    closer = threading.Thread(target=batches.close, daemon=True)
+    closer.start()
+    closer.join(5)
+    assert not closer.is_alive()
+    assert reader_threads() == []

@@ -89,3 +89,21 @@ def test_sequential_stage_on_a_date_column(tmp_path: Path) -> None:
     assert report["method"] == "sequential"
     assert report["leakage"]["keys_in_several_splits"] == 0
     assert sum(report["rows"].values()) == 200  # every row with label 0 or 4
+
+
+def test_a_label_the_label_column_cannot_hold_fails_with_one_line(tmp_path: Path) -> None:
+    folder = scratch(tmp_path)
+    params = yaml.safe_load((folder / "params.yaml").read_text())
+    params["data"]["negative_labels"] = ["neg"]
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    fails_with(
+        folder,
+        "data/raw/reviews.tsv: data.negative_labels: 'neg' cannot be compared with column 'Sentiment' "
+        "(data.label_column) of type int64",
+    )
+
+
+def test_sampling_a_sequential_split_fails_with_one_line(tmp_path: Path) -> None:
+    fails_with(
+        scratch(tmp_path, **SEQUENTIAL, sample=2), "params.yaml", "split.sample: sampling is for method hash"
+    )

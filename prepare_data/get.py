@@ -16,11 +16,11 @@ from pathlib import Path
 from common.atomic import atomic_outputs
 from common.errors import PipelineError, run_stage
 from common.params import DataParams, load_params
+from common.prepared import RAW_DIR
 from common.tables import SUPPORTED_SUFFIXES, read_table
 from prepare_data import s3_source
 from prepare_data.synthetic import generate_reviews, to_tsv
 
-RAW_DIR = Path("data/raw")
 log = logging.getLogger(__name__)
 
 

@@ -296,9 +296,7 @@ class BackgroundWriters:
         except BaseException:
             self._discard()
             raise
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
-        self._futures: collections.deque[Future[None]] = collections.deque()
-        self._max_pending = max_pending
+        self._worker = OrderedWorker("parquet-writer", max_pending)
 
     def write(self, name: str, table: pa.Table | typing.Callable[[], pa.Table]) -> None:
         """Append ``table`` to split ``name``; a callable is called on the writer thread, to
@@ -308,27 +306,24 @@ class BackgroundWriters:
         def build_and_write() -> None:
             writer.write(table() if callable(table) else table)
 
-        self._futures.append(self._pool.submit(build_and_write))
-        while len(self._futures) > self._max_pending:
-            self._futures.popleft().result()
+        self._worker.submit(build_and_write)
 
     def close(self) -> None:
         """Finish every write and close the files; re-raises a write's error, after
         discarding every file not yet closed."""
         try:
-            while self._futures:
-                self._futures.popleft().result()
             for writer in self._writers.values():
-                self._pool.submit(writer.close).result()
+                self._worker.submit(writer.close)
+            self._worker.drain()
         except BaseException:
             self.abort()
             raise
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._worker.shutdown()
 
     def abort(self) -> None:
         """Stop after the writes under way; the caller deletes the half-written files."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._worker.shutdown()
         self._discard()
 
     def _discard(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -57,6 +58,18 @@ class Repo:
 
     def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("dvc", *args, check=check)
+
+    def experiments(self) -> dict[str, dict]:
+        """``dvc exp show --json``: each experiment's data (params, metrics) by name, the
+        baseline as ``main``."""
+        shown = json.loads(self.dvc("exp", "show", "--json").stdout)
+        found: dict[str, dict] = {}
+        for baseline in shown:
+            if baseline.get("name") == "main":
+                found["main"] = baseline["data"]
+            for experiment in baseline.get("experiments") or []:
+                found[experiment["name"]] = experiment["revs"][0]["data"]
+        return found
 
     def params(self) -> dict:
         return yaml.safe_load((self.path / "params.yaml").read_text())

@@ -23,18 +23,6 @@ MORE_TEST_DATA = ("-S", "split.train=[0,7]", "-S", "split.valid=[7,8]", "-S", "s
 SVM = ("-S", "train.model=svm")
 
 
-def experiments_by_name(repo: Repo) -> dict[str, dict[str, Any]]:
-    """``dvc exp show --json``: each experiment's data (params, metrics) by name, baseline as ``main``."""
-    shown = json.loads(repo.dvc("exp", "show", "--json").stdout)
-    found: dict[str, dict[str, Any]] = {}
-    for baseline in shown:
-        if baseline.get("name") == "main":
-            found["main"] = baseline["data"]
-        for experiment in baseline.get("experiments") or []:
-            found[experiment["name"]] = experiment["revs"][0]["data"]
-    return found
-
-
 def performance(data: dict[str, Any]) -> dict[str, float]:
     return data["metrics"]["metrics/model_performance.json"]["data"]
 
@@ -67,7 +55,7 @@ def experiments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
 def test_exp_show_lists_both_original_experiments_with_their_params_and_own_metrics(
     experiments: Repo,
 ) -> None:
-    found = experiments_by_name(experiments)
+    found = experiments.experiments()
     main, svm, more = found["main"], found["svm"], found["more-test-data"]
 
     assert params(main)["train"]["model"] == "logreg"
@@ -119,14 +107,14 @@ def test_metrics_diff_params_diff_and_exp_branch_between_main_and_an_experiment(
     experiments.dvc("exp", "branch", "svm", "svm-model")
     assert "model: svm" in experiments.run("git", "show", "svm-model:params.yaml").stdout
     promoted = json.loads(experiments.run("git", "show", "svm-model:metrics/model_performance.json").stdout)
-    assert promoted == performance(experiments_by_name(experiments)["svm"])
+    assert promoted == performance(experiments.experiments()["svm"])
 
 
 def test_rerunning_an_identical_experiment_gives_identical_metrics(experiments: Repo) -> None:
     output = run_experiment(experiments, "svm-again", "--force", *SVM)
     # --force runs every stage again instead of restoring the outputs from the run cache.
     assert "Running stage 'train'" in output and "Running stage 'evaluate'" in output
-    found = experiments_by_name(experiments)
+    found = experiments.experiments()
     assert performance(found["svm-again"]) == performance(found["svm"])
     # Not just the metrics: every metrics and plot file, and the model and data, bit for bit.
     metrics = json.loads(experiments.dvc("metrics", "diff", "svm", "svm-again", "--all", "--json").stdout)
@@ -164,7 +152,7 @@ def test_a_grid_through_the_queue(experiments: Repo) -> None:
     finally:
         experiments.dvc("queue", "stop", "--kill", check=False)
     assert status.count("Success") == 2, status
-    found = experiments_by_name(experiments)
+    found = experiments.experiments()
     grid = {params(d)["train"]["logreg"]["C"]: performance(d) for d in found.values()}
     assert {0.1, 10} <= set(grid)
     assert grid[0.1] != grid[10]

@@ -54,12 +54,9 @@ def test_dag_and_experiment_with_svm(repo: Repo) -> None:
     repo.dvc("repro")
     repo.commit("baseline run")
     repo.dvc("exp", "run", "-n", "svm-test", "-S", "train.model=svm")
-    shown = json.loads(repo.dvc("exp", "show", "--json").stdout)
-    experiments = [
-        exp for entry in shown for exp in (entry.get("experiments") or []) if exp.get("name") == "svm-test"
-    ]
-    assert len(experiments) == 1
-    data = experiments[0]["revs"][0]["data"]
+    experiments = repo.experiments()
+    assert "svm-test" in experiments
+    data = experiments["svm-test"]
     assert data["params"]["params.yaml"]["data"]["train"]["model"] == "svm"
     metrics = data["metrics"]["metrics/model_performance.json"]["data"]
     assert 0.5 < metrics["accuracy"] <= 1.0

@@ -33,28 +33,28 @@ BUCKET = "my-dvc-bucket"  # the committed remote: s3://my-dvc-bucket/sentiment-p
 PREFIX = "sentiment-pipeline/"
 
 
-@pytest.fixture
-def own_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
-    """A moto server for this test alone, which the test may kill and restart."""
-    server = MotoServer(tmp_path / "moto.log")
+def started_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, require_auth: bool = False
+) -> Iterator[MotoServer]:
+    server = MotoServer(tmp_path / "moto.log", require_auth=require_auth)
     server.start()
     server.set_env(monkeypatch, tmp_path)
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+    """A moto server for this test alone, which the test may kill and restart."""
+    yield from started_server(tmp_path, monkeypatch)
 
 
 @pytest.fixture
 def auth_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
     """A moto server that checks request signatures against its own IAM access key."""
-    server = MotoServer(tmp_path / "moto.log", require_auth=True)
-    server.start()
-    server.set_env(monkeypatch, tmp_path)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from started_server(tmp_path, monkeypatch, require_auth=True)
 
 
 def add_blobs(repo: Repo, files: int, size: int) -> None:

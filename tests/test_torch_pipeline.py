@@ -21,12 +21,9 @@ def test_torch_experiment_is_trained_scored_and_listed(repo: Repo) -> None:
     curves = json.loads((repo.path / "metrics/training_curves.json").read_text())
     assert [row["virtual_epoch"] for row in curves] == list(range(1, 9))
 
-    shown = json.loads(repo.dvc("exp", "show", "--json").stdout)
-    experiments = [
-        exp for entry in shown for exp in (entry.get("experiments") or []) if exp.get("name") == "torch-test"
-    ]
-    assert len(experiments) == 1
-    data = experiments[0]["revs"][0]["data"]
+    experiments = repo.experiments()
+    assert "torch-test" in experiments
+    data = experiments["torch-test"]
     assert data["params"]["params.yaml"]["data"]["train"]["model"] == "torch"
     metrics = data["metrics"]["metrics/model_performance.json"]["data"]
     assert 0.7 < metrics["accuracy"] <= 1.0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 
-import farmhash
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,6 +28,7 @@ KEYS_PER_BUCKET = 10
 # With split.max_ks unset, a pairwise KS distance above this is a warning, not an error.
 DEFAULT_KS_WARNING = 0.05
 _WHITESPACE = "[ \t\n\v\f\r]+"
+_TEXT_SALT = 0x243F6A8885A308D3  # any fixed constant (digits of pi): salts word positions
 
 
 def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -91,16 +91,71 @@ def _needs_whitespace_fix(texts: pa.Array) -> bool:
 
 
 def text_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(FarmHash Fingerprint64 of each normalized text, is_valid); nulls have no hash.
-
-    One C call per text (~100 ns); a vectorized numpy hash of 8-byte words measured no
-    cheaper in CPU time, so the well-known hash stays."""
+    """(64-bit hash of each normalized text, is_valid); nulls have no hash."""
     if not pa.types.is_string(texts.type):
         texts = texts.cast(pa.string())
-    # As bytes, not str: the same UTF-8 bytes are hashed, without decoding each text.
-    normalized = fill_nulls(normalize_texts(texts), "").cast(pa.binary())
-    hashes = np.fromiter(map(farmhash.fingerprint64, normalized.to_pylist()), np.uint64, len(texts))
-    return hashes, numpy_bools(texts.is_valid())
+    return string_hashes(fill_nulls(normalize_texts(texts), "")), numpy_bools(texts.is_valid())
+
+
+def string_hashes(strings: pa.Array) -> np.ndarray:
+    """A 64-bit hash (uint64) of each value's bytes, computed in numpy over all values at once.
+
+    Each value is read as 8-byte little-endian words, the last one zero-padded; a word is
+    mixed with a constant for its position in the value, the mixed words are summed, and the
+    sum is mixed with the length. Unlike a Python call per value (FarmHash: 130 ns with its
+    ``bytes`` object), this runs without the GIL and in a third of the CPU time. The hashes
+    only count texts within one run, so they need no published reference values.
+    """
+    count = len(strings)
+    if count == 0:
+        return np.zeros(0, np.uint64)
+    offsets = np.frombuffer(strings.buffers()[1], np.int32, count + 1, strings.offset * 4)
+    lengths = np.diff(offsets)
+    words_per_value = lengths // 8 + 1  # the last word holds the len % 8 trailing bytes (maybe none)
+    ends = np.cumsum(words_per_value)
+    firsts = ends - words_per_value
+    total = int(ends[-1])
+    # Padded so that the last value's last word can be read whole (its extra bytes are masked).
+    padded = np.zeros(offsets[-1] - offsets[0] + 8, np.uint8)
+    if strings.buffers()[2] is not None:
+        padded[:-8] = np.frombuffer(strings.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+    # Each word's byte position: 8 after the previous word, except at a value's first word.
+    step = np.full(total, 8, np.int64)
+    step[firsts[1:]] = lengths[:-1] % 8
+    step[0] = 0
+    positions = np.cumsum(step, out=step)
+    # Unaligned 8-byte loads: a view with a row per byte offset, each row the 8 bytes from it.
+    loads = np.lib.stride_tricks.as_strided(padded, (len(padded) - 7, 8), (1, 1)).view("<u8")[:, 0]
+    words = loads[positions]
+    last = ends - 1
+    keep_bytes = (lengths % 8).astype(np.uint64) * np.uint64(8)
+    words[last] &= (np.uint64(1) << keep_bytes) - np.uint64(1)
+    # The word's index within its value: 0 at each value's first word, +1 after.
+    index_step = np.ones(total, np.int32)
+    index_step[firsts[1:]] = 1 - words_per_value[:-1]
+    index_step[0] = 0
+    word_index = np.cumsum(index_step, out=index_step)
+    position_salt = mix64(np.arange(int(words_per_value.max()), dtype=np.uint64) ^ np.uint64(_TEXT_SALT))
+    words += position_salt[word_index]
+    _mix64_inplace(words)
+    sums = np.cumsum(words, out=words)  # sum per value: differences of the running sum (mod 2**64)
+    per_value = sums[last]
+    per_value[1:] -= sums[last[:-1]]
+    per_value ^= lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return _mix64_inplace(per_value)
+
+
+def _mix64_inplace(z: np.ndarray) -> np.ndarray:
+    """``hashing.mix64`` of a uint64 array, computed in place (no temporaries of its size but one)."""
+    shifted = np.empty_like(z)
+    z += np.uint64(0x9E3779B97F4A7C15)
+    for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        np.right_shift(z, np.uint64(shift), out=shifted)
+        z ^= shifted
+        z *= np.uint64(multiplier)
+    np.right_shift(z, np.uint64(31), out=shifted)
+    z ^= shifted
+    return z
 
 
 def random_split(row_numbers: np.ndarray, seed: int, widths: Sequence[int]) -> np.ndarray:

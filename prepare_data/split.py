@@ -164,7 +164,9 @@ def split_stream(
         check_columns(schema, data, split, source)
         out_schema = output_schema(schema)
         input_columns = [name for name in out_schema.names if name != LABEL]
-        writers = BackgroundWriters(dict(sinks), out_schema, row_group_rows)
+        # The labels are the columns with few distinct values, where a dictionary pays.
+        dictionary_columns = [name for name in (data.label_column, LABEL) if name in out_schema.names]
+        writers = BackgroundWriters(dict(sinks), out_schema, row_group_rows, dictionary_columns)
         # The report's figures (text normalizing and hashing, the leakage sets) are accumulated
         # on a thread of their own, beside this one's splitting and the writers' encoding.
         stats_worker = OrderedWorker("split-stats")

@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -215,12 +215,23 @@ def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.R
 
 
 class SplitWriter:
-    """A parquet file written in row groups of exactly ``ROW_GROUP_ROWS`` rows."""
+    """A parquet file written in row groups of exactly ``ROW_GROUP_ROWS`` rows.
 
-    def __init__(self, sink: Sink, schema: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS) -> None:
+    Only ``dictionary_columns`` are dictionary-encoded. Texts and ids are nearly unique: there
+    a dictionary is built for each row group and then abandoned, which made writing 36%
+    slower and the files 7% larger on the default data shape (``benchmarks/prepare_data.py``).
+    """
+
+    def __init__(
+        self,
+        sink: Sink,
+        schema: pa.Schema,
+        row_group_rows: int = ROW_GROUP_ROWS,
+        dictionary_columns: Sequence[str] = (),
+    ) -> None:
         self.schema = schema
         self.row_group_rows = row_group_rows
-        self._writer = pq.ParquetWriter(sink, schema)
+        self._writer = pq.ParquetWriter(sink, schema, use_dictionary=list(dictionary_columns) or False)
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
 
@@ -287,12 +298,13 @@ class BackgroundWriters:
         sinks: dict[str, Sink],
         schema: pa.Schema,
         row_group_rows: int = ROW_GROUP_ROWS,
+        dictionary_columns: Sequence[str] = (),
         max_pending: int = 3,
     ) -> None:
         self._writers: dict[str, SplitWriter] = {}
         try:
             for name, sink in sinks.items():
-                self._writers[name] = SplitWriter(sink, schema, row_group_rows)
+                self._writers[name] = SplitWriter(sink, schema, row_group_rows, dictionary_columns)
         except BaseException:
             self._discard()
             raise

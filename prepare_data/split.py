@@ -39,11 +39,12 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class BatchAssignment:
-    """Where each row of a batch goes."""
+    """Where each row of a batch with a mapped label goes (the other rows go nowhere)."""
 
-    split_index: np.ndarray  # int8: 0 train, 1 valid, 2 test, -1 no split
-    is_positive: np.ndarray  # bool: label 1 (meaningful where split_index >= 0)
-    keys: np.ndarray  # int64: the row's key as a 64-bit hash (its fingerprint for a hash split)
+    rows: np.ndarray  # int64: the rows with a mapped label, in input order
+    split_index: np.ndarray  # int8 per such row: 0 train, 1 valid, 2 test, -1 no split
+    is_positive: np.ndarray  # bool per such row: label 1
+    keys: np.ndarray  # int64 per such row: its key as a 64-bit hash (the fingerprint for a hash split)
     dropped: dict[str, int]
 
 
@@ -67,26 +68,19 @@ def check_columns(schema: pa.Schema, data: DataParams, split: SplitParams, sourc
                 raise PipelineError(f"{source}: {error}") from None
 
 
-def hash_keys(
-    batch: pa.RecordBatch, mapped: np.ndarray, key: tuple[str, ...]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(FARM_FINGERPRINT of each row's key, is_null). With no key columns the key is the row
-    as canonical JSON, built only for rows with a mapped label (it is slow)."""
-    rows = np.flatnonzero(mapped)
+def hash_keys(batch: pa.RecordBatch, rows: np.ndarray, key: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(FARM_FINGERPRINT of the key, is_null) of rows ``rows`` of ``batch`` (those with a mapped
+    label: the others land in no split). With no key columns the key is the row as canonical
+    JSON, which is not NULL."""
     if key and len(rows) == batch.num_rows:
         return key_fingerprints([batch.column(name) for name in key], key)
-    # Only the rows with a mapped label are keyed (the others land in no split): elsewhere
-    # the fingerprint is 0 and the key not NULL.
-    fingerprints = np.zeros(batch.num_rows, np.int64)
-    is_null = np.zeros(batch.num_rows, bool)
-    if len(rows):
-        indices = from_numpy(rows)
-        if key:
-            columns = [batch.column(name).take(indices) for name in key]
-            fingerprints[rows], is_null[rows] = key_fingerprints(columns, key)
-        else:
-            fingerprints[rows], _ = fingerprint_strings(row_json(batch.take(indices)))
-    return fingerprints, is_null
+    if not len(rows):
+        return np.zeros(0, np.int64), np.zeros(0, bool)
+    indices = from_numpy(rows)
+    if key:
+        return key_fingerprints([batch.column(name).take(indices) for name in key], key)
+    fingerprints, _ = fingerprint_strings(row_json(batch.take(indices)))
+    return fingerprints, np.zeros(len(rows), bool)
 
 
 def assign_batch(
@@ -100,7 +94,8 @@ def assign_batch(
     """Label, key and split of each row of ``batch`` (``first_row``: its first row's number).
 
     ``times``: the sequential split's time column as read so far (the first batch fixes its kind
-    of timestamp for the rest); a fresh one when not given."""
+    of timestamp for the rest); a fresh one when not given. Only rows with a mapped label are
+    keyed and split: the others (most rows of the default data) cost no hashing."""
     try:
         is_negative, is_positive = label_mask(
             batch.column(data.label_column), data.negative_labels, data.positive_labels, data.label_column
@@ -108,31 +103,32 @@ def assign_batch(
     except PipelineError as error:
         raise PipelineError(f"{source}: {error}") from None
     is_positive = numpy_bools(is_positive)
-    mapped = numpy_bools(is_negative) | is_positive
+    rows = np.flatnonzero(numpy_bools(is_negative) | is_positive)
     if split.method == "hash":
         try:
-            keys, is_null = hash_keys(batch, mapped, split.key)
+            keys, is_null = hash_keys(batch, rows, split.key)
         except PipelineError as error:
             raise PipelineError(f"{source}: {error}") from None
         buckets = assign_buckets(keys, split.modulus, split.sample)
     else:
         if times is None:
             times = TimeColumn(split.time_column, split.time_part, source)
+        # Every row's time is parsed, so that an unparseable one is named by its row number.
         buckets, is_null, time_keys = times.positions(batch.column(split.time_column), first_row)
-        keys = mix64(time_keys).view(np.int64)
-    split_index = np.full(batch.num_rows, -1, np.int8)
+        buckets, is_null = buckets[rows], is_null[rows]
+        keys = mix64(time_keys[rows]).view(np.int64)
+    split_index = np.full(len(rows), -1, np.int8)
     for index, (lo, hi) in enumerate(split.ranges().values()):
         split_index[(buckets >= lo) & (buckets < hi)] = index
-    candidate = mapped & ~is_null
-    not_sampled = candidate & (buckets < 0) if split.method == "hash" else np.zeros_like(candidate)
-    split_index[~candidate] = -1
+    split_index[is_null] = -1
+    not_sampled = ~is_null & (buckets < 0) if split.method == "hash" else np.zeros(len(rows), bool)
     dropped = {
-        "label_not_mapped": int(np.count_nonzero(~mapped)),
-        "null_key": int(np.count_nonzero(mapped & is_null)),
+        "label_not_mapped": batch.num_rows - len(rows),
+        "null_key": int(np.count_nonzero(is_null)),
         "not_sampled": int(np.count_nonzero(not_sampled)),
-        "unassigned": int(np.count_nonzero(candidate & ~not_sampled & (split_index < 0))),
+        "unassigned": int(np.count_nonzero(~is_null & ~not_sampled & (split_index < 0))),
     }
-    return BatchAssignment(split_index, is_positive, keys, dropped)
+    return BatchAssignment(rows, split_index, is_positive[rows], keys, dropped)
 
 
 def output_schema(schema: pa.Schema) -> pa.Schema:
@@ -175,12 +171,13 @@ def split_stream(
             rows_read += batch.num_rows
             for name, count in assignment.dropped.items():
                 stats.dropped[name] += count
-            kept = np.flatnonzero(assignment.split_index >= 0)
+            kept = np.flatnonzero(assignment.split_index >= 0)  # of the mapped rows
             # Rows grouped by split, input order kept within each.
             ranks = np.argsort(assignment.split_index[kept], kind="stable")  # ranks in input order
-            order = kept[ranks]
-            split_index = assignment.split_index[order]
-            labels = assignment.is_positive[order].astype(np.int8)
+            grouped = kept[ranks]
+            order = assignment.rows[grouped]  # the batch's row numbers
+            split_index = assignment.split_index[grouped]
+            labels = assignment.is_positive[grouped].astype(np.int8)
             inputs = batch.select(input_columns)
             start = 0
             for index, count in enumerate(np.bincount(split_index, minlength=len(SPLITS)).tolist()):
@@ -195,7 +192,7 @@ def split_stream(
                 start += count
             texts = batch.column(data.text_column)
             stats_worker.submit(
-                _add_stats, stats, split_index, labels, assignment.keys[order], texts, order, ranks
+                _add_stats, stats, split_index, labels, assignment.keys[grouped], texts, order, ranks
             )
         stats_worker.drain()
         report = finish_report(stats, data, split, rows_read, source)

@@ -156,6 +156,7 @@ def test_a_null_in_a_dictionary_key_is_a_null_key() -> None:
     # so this is the split's per-batch decision, not its files).
     batch = pa.record_batch({"SentenceId": column, "Phrase": list("abcde"), "Sentiment": [0, 4, 4, 0, 4]})
     assignment = assign_batch(batch, DataParams(), SplitParams())
+    assert assignment.rows.tolist() == [0, 1, 2, 3, 4]  # every label mapped
     assert (assignment.split_index[[1, 3]] == -1).all() and (assignment.split_index[[0, 2, 4]] >= 0).all()
     assert assignment.dropped["null_key"] == 2
 

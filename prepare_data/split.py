@@ -194,6 +194,7 @@ def split_stream(
             stats_worker.submit(
                 _add_stats, stats, split_index, labels, assignment.keys[grouped], texts, order, ranks
             )
+        writers.start_closing()  # the last row groups are written while the report is finished
         stats_worker.drain()
         report = finish_report(stats, data, split, rows_read, source)
     except BaseException:

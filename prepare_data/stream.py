@@ -309,6 +309,7 @@ class BackgroundWriters:
             self._discard()
             raise
         self._worker = OrderedWorker("parquet-writer", max_pending)
+        self._closing = False
 
     def write(self, name: str, table: pa.Table | typing.Callable[[], pa.Table]) -> None:
         """Append ``table`` to split ``name``; a callable is called on the writer thread, to
@@ -320,12 +321,19 @@ class BackgroundWriters:
 
         self._worker.submit(build_and_write)
 
+    def start_closing(self) -> None:
+        """Queue the closing of every file (its last row groups) after the writes, and return:
+        the caller can go on with other work. ``close`` then waits for it."""
+        if not self._closing:
+            self._closing = True
+            for writer in self._writers.values():
+                self._worker.submit(writer.close)
+
     def close(self) -> None:
         """Finish every write and close the files; re-raises a write's error, after
         discarding every file not yet closed."""
         try:
-            for writer in self._writers.values():
-                self._worker.submit(writer.close)
+            self.start_closing()
             self._worker.drain()
         except BaseException:
             self.abort()

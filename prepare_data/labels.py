@@ -65,9 +65,18 @@ def label_mask(
         column = column.cast(column.type.value_type)
     negative_set = _value_set(negative, column, name, "negative_labels")
     positive_set = _value_set(positive, column, name, "positive_labels")
-    is_negative = fill_nulls(pc.is_in(column, value_set=negative_set), False)
-    is_positive = fill_nulls(pc.is_in(column, value_set=positive_set), False)
-    return is_negative, is_positive
+    return fill_nulls(_is_in(column, negative_set), False), fill_nulls(_is_in(column, positive_set), False)
+
+
+def _is_in(column: pa.ChunkedArray | pa.Array, values: pa.Array) -> pa.ChunkedArray | pa.Array:
+    """``pc.is_in``; for a few values, as comparisons: ``is_in`` builds a hash table of the
+    values on every call, which took 20 times as long as one comparison for a batch of 80k rows."""
+    if not 0 < len(values) <= 4:
+        return pc.is_in(column, value_set=values)
+    mask = pc.equal(column, values[0])
+    for value in values[1:]:
+        mask = pc.or_(mask, pc.equal(column, value))
+    return mask
 
 
 def map_labels(

@@ -178,6 +178,11 @@ def split_stream(
             order = assignment.rows[grouped]  # the batch's row numbers
             split_index = assignment.split_index[grouped]
             labels = assignment.is_positive[grouped].astype(np.int8)
+            # The report first: queueing the writes may wait for the writer to finish a row group.
+            texts = batch.column(data.text_column)
+            stats_worker.submit(
+                _add_stats, stats, split_index, labels, assignment.keys[grouped], texts, order, ranks
+            )
             inputs = batch.select(input_columns)
             start = 0
             for index, count in enumerate(np.bincount(split_index, minlength=len(SPLITS)).tolist()):
@@ -190,10 +195,6 @@ def split_stream(
                     functools.partial(_split_part, inputs, order[rows], labels[rows], out_schema),
                 )
                 start += count
-            texts = batch.column(data.text_column)
-            stats_worker.submit(
-                _add_stats, stats, split_index, labels, assignment.keys[grouped], texts, order, ranks
-            )
         writers.start_closing()  # the last row groups are written while the report is finished
         stats_worker.drain()
         report = finish_report(stats, data, split, rows_read, source)

@@ -29,6 +29,16 @@ def test_several_labels_per_class() -> None:
     assert mapped[LABEL].to_pylist() == [0, 0, 1, 1]
 
 
+@pytest.mark.parametrize("count", [1, 2, 4, 5, 9])  # compared value by value up to 4, then is_in
+def test_label_sets_of_any_size_match_set_membership(count: int) -> None:
+    values = [None, *range(20), 3, None, 19]
+    negative, positive = list(range(count)), list(range(10, 10 + count))
+    mapped = map_labels(pa.table({"y": values}), "y", negative=negative, positive=positive)
+    kept = [v for v in values if v in negative or v in positive]
+    assert mapped["y"].to_pylist() == kept
+    assert mapped[LABEL].to_pylist() == [int(v in positive) for v in kept]
+
+
 def test_string_label_column_matches_integer_params_and_string_params() -> None:
     table = pa.table({"y": ["neg", "pos", "4", "0", "meh"]})
     assert map_labels(table, "y", negative=[0], positive=[4])[LABEL].to_pylist() == [1, 0]

@@ -21,17 +21,16 @@ MIN_MERGE = 1 << 20
 _POPCOUNT3 = np.array([0, 1, 1, 2, 1, 2, 2, 3], dtype=np.uint8)
 
 
-def _reduce(packed: np.ndarray, sorted_runs: bool = False) -> np.ndarray:
+def _reduce(packed: np.ndarray) -> np.ndarray:
     """Sorted distinct values with the OR of their tags (input: packed values, any order).
 
-    ``sorted_runs``: the input is a few sorted runs back to back. Equal packed values are
-    identical, so the sort algorithm never changes the result, only the time: timsort
-    ("stable") merges runs in linear time; the default (SIMD quicksort) is faster on
-    random values.
+    Equal packed values are identical, so the sort algorithm never changes the result, only
+    the time. NumPy's default (SIMD quicksort) beat timsort ("stable") here even on what a
+    merge sorts, one long sorted run and a few short ones: 5.7 against 7.2 ms for a million.
     """
     if len(packed) == 0:
         return packed
-    packed = np.sort(packed, kind="stable" if sorted_runs else None)
+    packed = np.sort(packed)
     values = packed >> np.uint64(TAG_BITS)
     starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
     tags = np.bitwise_or.reduceat(packed & TAG_MASK, starts)
@@ -46,11 +45,13 @@ class SplitMembership:
         self._pending: list[np.ndarray] = []
         self._pending_count = 0
         self._stored = 0
+        self._histogram: np.ndarray | None = None
 
     def add(self, hashes: np.ndarray, tags: np.ndarray) -> None:
         """Record that ``hashes[i]`` was seen in the splits of tag ``tags[i]`` (6-bit masks)."""
         if len(hashes) == 0:
             return
+        self._histogram = None
         packed = (hashes.view(np.uint64) & ~TAG_MASK) | tags.astype(np.uint64)
         reduced = _reduce(packed)
         self._pending.append(reduced)
@@ -72,22 +73,28 @@ class SplitMembership:
             parts = [part for part in parts if len(part)]
             if parts:
                 runs = np.concatenate((self._shards[shard], *parts))
-                self._shards[shard] = _reduce(runs, sorted_runs=True)
+                self._shards[shard] = _reduce(runs)
         self._stored = sum(len(s) for s in self._shards)
 
     def counts(self, split_names: tuple[str, ...], shift: int) -> tuple[dict[str, int], int]:
         """Distinct values per split, and values seen in more than one split, for the 3-bit
-        group of the tags at ``shift`` (0: the hash split, 3: the random contrast). Counted
-        shard by shard, so that no copy of all the values is made."""
+        group of the tags at ``shift`` (0: the hash split, 3: the random contrast)."""
+        histogram = self._tag_histogram()
+        group = (np.arange(1 << TAG_BITS) >> shift) & 7  # of each tag
+        per_split = {
+            name: int(histogram[(group >> bit) & 1 == 1].sum()) for bit, name in enumerate(split_names)
+        }
+        return per_split, int(histogram[_POPCOUNT3[group] > 1].sum())
+
+    def _tag_histogram(self) -> np.ndarray:
+        """How many distinct values have each tag: every count follows from it. One pass
+        over the values, shard by shard (no copy of all of them), kept until the next add."""
         self._merge()
-        per_split = dict.fromkeys(split_names, 0)
-        shared = 0
-        for shard in self._shards:
-            group = ((shard >> np.uint64(shift)) & np.uint64(7)).astype(np.uint8)
-            for bit, name in enumerate(split_names):
-                per_split[name] += int(np.count_nonzero(group & np.uint8(1 << bit)))
-            shared += int(np.count_nonzero(_POPCOUNT3[group] > 1))
-        return per_split, shared
+        if self._histogram is None:
+            self._histogram = np.zeros(1 << TAG_BITS, np.int64)
+            for shard in self._shards:
+                self._histogram += np.bincount((shard & TAG_MASK).astype(np.uint8), minlength=1 << TAG_BITS)
+        return self._histogram
 
     def __len__(self) -> int:
         self._merge()

@@ -276,9 +276,11 @@ class OrderedWorker:
         self._futures: collections.deque[Future[None]] = collections.deque()
         self._max_pending = max_pending
 
-    def submit(self, call: typing.Callable[..., None], *args: object) -> None:
+    def submit(self, call: typing.Callable[..., None], *args: object, wait: bool = True) -> None:
+        """Queue ``call(*args)``; first wait (``wait``) until at most ``max_pending`` are queued.
+        Skip the wait only for calls that hold no memory of their own."""
         self._futures.append(self._pool.submit(call, *args))
-        while len(self._futures) > self._max_pending:
+        while wait and len(self._futures) > self._max_pending:
             self._futures.popleft().result()
 
     def drain(self) -> None:
@@ -327,7 +329,7 @@ class BackgroundWriters:
         if not self._closing:
             self._closing = True
             for writer in self._writers.values():
-                self._worker.submit(writer.close)
+                self._worker.submit(writer.close, wait=False)
 
     def close(self) -> None:
         """Finish every write and close the files; re-raises a write's error, after

@@ -162,7 +162,9 @@ def split_stream(
         input_columns = [name for name in out_schema.names if name != LABEL]
         # The labels are the columns with few distinct values, where a dictionary pays.
         dictionary_columns = [name for name in (data.label_column, LABEL) if name in out_schema.names]
-        writers = BackgroundWriters(dict(sinks), out_schema, row_group_rows, dictionary_columns)
+        writers = BackgroundWriters(
+            dict(sinks), out_schema, row_group_rows, dictionary_columns, text_columns=[data.text_column]
+        )
         # The report's figures (text normalizing and hashing, the leakage sets) are accumulated
         # on a thread of their own, beside this one's splitting and the writers' encoding.
         stats_worker = OrderedWorker("split-stats")

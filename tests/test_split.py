@@ -444,6 +444,18 @@ def test_a_sink_that_cannot_be_opened_closes_the_input_and_the_sinks_opened_befo
     assert reader_threads() == []
 
 
+def test_split_files_encode_only_the_labels_with_a_dictionary_and_skip_text_statistics() -> None:
+    table = reviews(list(range(300)), [f"phrase {i}" for i in range(300)], [0, 4, 4] * 100)
+    sinks = {name: pa.BufferOutputStream() for name in SPLITS}
+    split_stream(table.schema, table.to_batches(), DATA, HASH, sinks)
+    metadata = pq.ParquetFile(pa.BufferReader(sinks["train"].getvalue())).metadata
+    chunks = {
+        metadata.schema.column(i).name: metadata.row_group(0).column(i) for i in range(metadata.num_columns)
+    }
+    assert {name for name, chunk in chunks.items() if chunk.has_dictionary_page} == {"Sentiment", "label"}
+    assert {name for name, chunk in chunks.items() if chunk.statistics is None} == {"Phrase"}
+
+
 def test_a_failure_closing_one_split_discards_the_others(tmp_path: Path) -> None:
     table = reviews(list(range(200)), ["p"] * 200, [0, 4] * 100)
     # Rows are written when the files close (one row group each); valid's sink is too small.

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from common.errors import PipelineError
 from common.params import SplitParams
-from prepare_data.hashing import fill_nulls, mix64, numpy_bools
+from prepare_data.hashing import fill_nulls, mix64, numpy_bools, string_buffer, unaligned_loads
 from prepare_data.membership import SplitMembership
 
 SPLITS = ("train", "valid", "test")
@@ -106,27 +106,19 @@ def string_hashes(strings: pa.Array) -> np.ndarray:
     ``bytes`` object), this runs without the GIL and in a third of the CPU time. The hashes
     only count texts within one run, so they need no published reference values.
     """
-    count = len(strings)
-    if count == 0:
+    if len(strings) == 0:
         return np.zeros(0, np.uint64)
-    offsets = np.frombuffer(strings.buffers()[1], np.int32, count + 1, strings.offset * 4)
-    lengths = np.diff(offsets)
+    padded, _, lengths = string_buffer(strings)
     words_per_value = lengths // 8 + 1  # the last word holds the len % 8 trailing bytes (maybe none)
     ends = np.cumsum(words_per_value)
     firsts = ends - words_per_value
     total = int(ends[-1])
-    # Padded so that the last value's last word can be read whole (its extra bytes are masked).
-    padded = np.zeros(offsets[-1] - offsets[0] + 8, np.uint8)
-    if strings.buffers()[2] is not None:
-        padded[:-8] = np.frombuffer(strings.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
     # Each word's byte position: 8 after the previous word, except at a value's first word.
     step = np.full(total, 8, np.int64)
     step[firsts[1:]] = lengths[:-1] % 8
     step[0] = 0
     positions = np.cumsum(step, out=step)
-    # Unaligned 8-byte loads: a view with a row per byte offset, each row the 8 bytes from it.
-    loads = np.lib.stride_tricks.as_strided(padded, (len(padded) - 7, 8), (1, 1)).view("<u8")[:, 0]
-    words = loads[positions]
+    words = unaligned_loads(padded, 8)[positions]  # the last value's last word reads the padding
     last = ends - 1
     keep_bytes = (lengths % 8).astype(np.uint64) * np.uint64(8)
     words[last] &= (np.uint64(1) << keep_bytes) - np.uint64(1)

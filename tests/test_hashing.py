@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 
+import farmhash
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -17,6 +18,7 @@ from prepare_data.hashing import (
     bigquery_abs_mod,
     concat_key,
     farm_fingerprint,
+    farm_fingerprints,
     fingerprint_strings,
     key_fingerprints,
     row_json,
@@ -36,6 +38,20 @@ def test_published_bigquery_fingerprints() -> None:
     fingerprints, is_null = fingerprint_strings(keys)
     assert fingerprints.tolist() == [-1541654101129638711, 2794438866806483259, -4880158226897771312]
     assert not is_null.any()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=80), min_size=1, max_size=40), st.integers(0, 3))
+def test_vectorized_fingerprints_equal_farmhash_for_every_length(values: list[bytes], skip: int) -> None:
+    # Lengths 0-32 take FarmHash's formulas in numpy (one branch per length class), longer ones
+    # the C library; a sliced array checks the offsets.
+    strings = pa.array(values, pa.binary()).slice(min(skip, len(values) - 1))
+    expected = [farmhash.fingerprint64(v) for v in strings.to_pylist()]
+    assert farm_fingerprints(strings).tolist() == expected
+    texts = [v.decode("utf-8", "replace") for v in values]
+    assert farm_fingerprints(pa.array(texts, pa.large_string())).tolist() == [
+        farmhash.fingerprint64(t.encode()) for t in texts
+    ]
 
 
 def test_negative_fingerprint_bucket_uses_bigquery_mod() -> None:

@@ -302,7 +302,9 @@ class OrderedWorker:
 
 class BackgroundWriters:
     """``SplitWriter``s fed from the calling thread, written on one background thread in
-    submission order. At most ``max_pending`` writes wait, which bounds memory."""
+    submission order, then closed side by side. At most ``max_pending`` writes wait (three
+    batches' worth by default, one write per split), which bounds memory; with fewer, the
+    caller waited for the writer's last row groups before it could finish its report."""
 
     def __init__(
         self,
@@ -311,7 +313,7 @@ class BackgroundWriters:
         row_group_rows: int = ROW_GROUP_ROWS,
         dictionary_columns: Sequence[str] = (),
         text_columns: Sequence[str] = (),
-        max_pending: int = 3,
+        max_pending: int = 9,
     ) -> None:
         self._writers: dict[str, SplitWriter] = {}
         try:
@@ -340,8 +342,14 @@ class BackgroundWriters:
         the caller can go on with other work. ``close`` then waits for it."""
         if not self._closing:
             self._closing = True
-            for writer in self._writers.values():
-                self._worker.submit(writer.close, wait=False)
+            self._worker.submit(self._close_all, wait=False)
+
+    def _close_all(self) -> None:
+        """Close the files side by side (encoding releases the GIL): their last row groups are
+        the tail of the stage. Re-raises the first error."""
+        with ThreadPoolExecutor(len(self._writers), thread_name_prefix="parquet-close") as pool:
+            for done in [pool.submit(writer.close) for writer in self._writers.values()]:
+                done.result()
 
     def close(self) -> None:
         """Finish every write and close the files; re-raises a write's error, after

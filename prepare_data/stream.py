@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from common.errors import PipelineError
 from common.tables import check_input_file, csv_options, unreadable
 
-ROW_GROUP_ROWS = 1 << 17
+ROW_GROUP_ROWS = 1 << 16
 CSV_CHUNK_BYTES = 1 << 22
 PARQUET_BATCH_ROWS = 1 << 16
 Sink = str | os.PathLike[str] | pa.NativeFile

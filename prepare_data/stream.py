@@ -75,10 +75,9 @@ def _csv_batches(
     read, parse = csv_options(path)
     stream = open(path, "rb")  # noqa: SIM115 (closed by the generator below)
     try:
-        header = stream.readline()
         chunks = _line_chunks(stream, chunk_bytes)
-        first = next(chunks, b"")
-        table = pacsv.read_csv(pa.BufferReader(header + first), read_options=read, parse_options=parse)
+        first = next(chunks, b"")  # the header line and the first rows
+        table = pacsv.read_csv(pa.BufferReader(first), read_options=read, parse_options=parse)
     except BaseException:
         stream.close()
         raise

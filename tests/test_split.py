@@ -444,7 +444,7 @@ def test_a_sink_that_cannot_be_opened_closes_the_input_and_the_sinks_opened_befo
     assert reader_threads() == []
 
 
-def test_split_files_encode_only_the_labels_with_a_dictionary_and_skip_text_statistics() -> None:
+def test_split_files_layout_dictionary_labels_delta_ids_no_text_statistics() -> None:
     table = reviews(list(range(300)), [f"phrase {i}" for i in range(300)], [0, 4, 4] * 100)
     sinks = {name: pa.BufferOutputStream() for name in SPLITS}
     split_stream(table.schema, table.to_batches(), DATA, HASH, sinks)
@@ -454,6 +454,8 @@ def test_split_files_encode_only_the_labels_with_a_dictionary_and_skip_text_stat
     }
     assert {name for name, chunk in chunks.items() if chunk.has_dictionary_page} == {"Sentiment", "label"}
     assert {name for name, chunk in chunks.items() if chunk.statistics is None} == {"Phrase"}
+    delta = {name for name, chunk in chunks.items() if "DELTA_BINARY_PACKED" in chunk.encodings}
+    assert delta == {"PhraseId", "SentenceId"}
 
 
 def test_a_failure_closing_one_split_discards_the_others(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from common.prepared import PREPARED_DIR, RAW_DIR
 from common.tables import SUPPORTED_SUFFIXES
 from prepare_data.report import summary
 from prepare_data.split import SPLITS, split_stream
-from prepare_data.stream import open_batches
+from prepare_data.stream import open_batches, reuse_freed_memory
 
 SPLIT_METRICS = Path("metrics/split.json")
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ def find_raw_file(raw_dir: Path = RAW_DIR) -> Path:
 
 
 def main() -> None:
+    reuse_freed_memory()
     params = load_params()
     raw = find_raw_file()
     schema, batches = open_batches(raw)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import os
 import queue
 import threading
@@ -31,6 +32,23 @@ ROW_GROUP_ROWS = 1 << 16
 CSV_CHUNK_BYTES = 1 << 22
 PARQUET_BATCH_ROWS = 1 << 16
 Sink = str | os.PathLike[str] | pa.NativeFile
+
+
+def reuse_freed_memory() -> None:
+    """Have glibc's malloc keep freed memory for reuse, for this process.
+
+    By default it returns every freed block over 128 KiB to the OS, and the next batch's numpy
+    arrays of that size fault their pages in again: 20,000 page faults, a tenth of the stage's
+    time at 1M rows. The thresholds here keep blocks below 64 MiB in the heap and the heap's
+    top below 256 MiB. Elsewhere than glibc this does nothing.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    mallopt(m_mmap_threshold, 64 << 20)
+    mallopt(m_trim_threshold, 256 << 20)
 
 
 def _line_chunks(stream: typing.BinaryIO, chunk_bytes: int) -> Iterator[memoryview]:

@@ -8,9 +8,10 @@ each in its own subprocess on the same file, in the same run:
 - ``original``: the original pipeline: pandas ``read_csv``, keep labels 0 and 4, a row-wise
   ``apply`` for the label, ``train_test_split``, ``to_parquet``;
 - ``floor``: a pyarrow read with the same options as ours, the same label filter, one parquet
-  write, no hashing.
+  write (pyarrow's defaults), no hashing.
 
-It prints wall time, the ratios ours/floor and ours/original, and each leg's peak RSS.
+Each leg runs ``--repeat`` times (5), interleaved. It prints each leg's best and median wall
+time, the ratios ours/floor and original/ours of both, and each leg's peak RSS.
 
     .venv/bin/python benchmarks/prepare_data.py            # 1M and 10M rows
     .venv/bin/python benchmarks/prepare_data.py --rows 200000
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -160,12 +162,12 @@ def run_leg(leg: str, source: Path, workdir: Path) -> tuple[float, float]:
     return float(fields["seconds"]), int(fields["peak_kib"]) / 1024
 
 
-def benchmark(rows: int, scratch: Path, repeat: int) -> dict[str, tuple[float, float]]:
+def benchmark(rows: int, scratch: Path, repeat: int) -> dict[str, tuple[float, float, float]]:
     """Each leg ``repeat`` times, interleaved (so that load from other processes hits all
-    legs alike); the fastest time and the highest peak RSS of each leg."""
+    legs alike); the fastest and the median time and the highest peak RSS of each leg."""
     source = scratch / f"reviews_{rows}.tsv"
     generate_tsv(source, rows)
-    print(f"\n{rows:,} rows, {source.stat().st_size / 2**20:.0f} MiB TSV, best of {repeat}", flush=True)
+    print(f"\n{rows:,} rows, {source.stat().st_size / 2**20:.0f} MiB TSV, {repeat} runs of each", flush=True)
     runs: dict[str, list[tuple[float, float]]] = {leg: [] for leg in LEGS}
     for attempt in range(repeat):
         for leg in LEGS:
@@ -173,20 +175,23 @@ def benchmark(rows: int, scratch: Path, repeat: int) -> dict[str, tuple[float, f
             runs[leg].append(run_leg(leg, source, workdir))
             shutil.rmtree(workdir)
     source.unlink()
-    results = {leg: (min(t for t, _ in r), max(m for _, m in r)) for leg, r in runs.items()}
-    for leg, (seconds, rss) in results.items():
-        print(f"  {leg:<9} {seconds:8.2f} s  peak RSS {rss:7.0f} MiB", flush=True)
-    ours, original, floor = (results[leg][0] for leg in LEGS)
-    print(
-        f"  ours/floor {ours / floor:.2f}x   ours/original {ours / original:.3f} ({original / ours:.1f}x faster)"
-    )
+    results = {
+        leg: (min(t for t, _ in r), statistics.median(t for t, _ in r), max(m for _, m in r))
+        for leg, r in runs.items()
+    }
+    print(f"  {'':<9} {'best':>8}   {'median':>8}   peak RSS")
+    for leg, (best, median, rss) in results.items():
+        print(f"  {leg:<9} {best:8.3f} s {median:8.3f} s {rss:7.0f} MiB", flush=True)
+    for kind, column in (("best", 0), ("median", 1)):
+        ours, original, floor = (results[leg][column] for leg in LEGS)
+        print(f"  {kind:<6} ours/floor {ours / floor:.2f}x   original/ours {original / ours:.1f}x")
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each leg; the fastest counts")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each leg (best and median shown)")
     parser.add_argument("--leg", choices=LEGS, help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
@@ -198,7 +203,7 @@ def main() -> None:
         results = {rows: benchmark(rows, Path(scratch), args.repeat) for rows in args.rows}
     if len(results) > 1:
         small, large = min(results), max(results)
-        growth = results[large]["ours"][1] / results[small]["ours"][1]
+        growth = results[large]["ours"][2] / results[small]["ours"][2]
         print(f"\npeak RSS of ours at {large:,} rows: {growth:.2f}x that at {small:,} rows")
 
 

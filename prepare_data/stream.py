@@ -241,7 +241,7 @@ class SplitWriter:
     a dictionary is built for each row group and then abandoned, which made writing 36%
     slower and the files 7% larger on the default data shape (``benchmarks/prepare_data.py``).
     ``text_columns`` get no min/max statistics: those of free text prune nothing, and cost
-    8% of the writing time. The other integer columns (ids, mostly) are delta-encoded: 23%
+    8% of the writing time. The other integer columns (ids, mostly) are delta-encoded: 22%
     smaller files, written 9% and read 13% faster than plain values.
     """
 

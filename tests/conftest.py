@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -84,6 +85,21 @@ class Repo:
     def commit(self, message: str = "test commit") -> None:
         self.run("git", "add", "-A")
         self.run("git", "commit", "-q", "--allow-empty", "-m", message)
+
+
+def performance(data: dict[str, Any]) -> dict[str, float]:
+    """An experiment's ``metrics/model_performance.json``, from ``Repo.experiments()``."""
+    return data["metrics"]["metrics/model_performance.json"]["data"]
+
+
+def split_report(data: dict[str, Any]) -> dict[str, Any]:
+    """An experiment's ``metrics/split.json``, from ``Repo.experiments()``."""
+    return data["metrics"]["metrics/split.json"]["data"]
+
+
+def params(data: dict[str, Any]) -> dict[str, Any]:
+    """An experiment's ``params.yaml``, from ``Repo.experiments()``."""
+    return data["params"]["params.yaml"]["data"]
 
 
 def make_repo(dest: Path, synthetic_rows: int = 3000) -> Repo:

@@ -17,24 +17,12 @@ from typing import Any
 import pytest
 
 from tests import conftest
-from tests.conftest import ROOT, Repo, make_repo
+from tests.conftest import ROOT, Repo, make_repo, params, performance, split_report
 
 pytestmark = pytest.mark.integration
 
 MORE_TEST_DATA = ("-S", "split.train=[0,7]", "-S", "split.valid=[7,8]", "-S", "split.test=[8,10]")
 SVM = ("-S", "train.model=svm")
-
-
-def performance(data: dict[str, Any]) -> dict[str, float]:
-    return data["metrics"]["metrics/model_performance.json"]["data"]
-
-
-def split_report(data: dict[str, Any]) -> dict[str, Any]:
-    return data["metrics"]["metrics/split.json"]["data"]
-
-
-def params(data: dict[str, Any]) -> dict[str, Any]:
-    return data["params"]["params.yaml"]["data"]
 
 
 def run_experiment(repo: Repo, name: str, *options: str) -> str:

@@ -8,7 +8,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import Repo
+from tests.conftest import Repo, params, performance
 
 pytestmark = pytest.mark.integration
 
@@ -57,8 +57,8 @@ def test_dag_and_experiment_with_svm(repo: Repo) -> None:
     experiments = repo.experiments()
     assert "svm-test" in experiments
     data = experiments["svm-test"]
-    assert data["params"]["params.yaml"]["data"]["train"]["model"] == "svm"
-    metrics = data["metrics"]["metrics/model_performance.json"]["data"]
+    assert params(data)["train"]["model"] == "svm"
+    metrics = performance(data)
     assert 0.5 < metrics["accuracy"] <= 1.0
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import Repo
+from tests.conftest import Repo, params, performance
 
 pytestmark = pytest.mark.integration
 
@@ -24,8 +24,8 @@ def test_torch_experiment_is_trained_scored_and_listed(repo: Repo) -> None:
     experiments = repo.experiments()
     assert "torch-test" in experiments
     data = experiments["torch-test"]
-    assert data["params"]["params.yaml"]["data"]["train"]["model"] == "torch"
-    metrics = data["metrics"]["metrics/model_performance.json"]["data"]
+    assert params(data)["train"]["model"] == "torch"
+    metrics = performance(data)
     assert 0.7 < metrics["accuracy"] <= 1.0
     assert 0.7 < metrics["roc_auc"] <= 1.0
 

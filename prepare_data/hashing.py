@@ -162,16 +162,11 @@ def _fingerprints_by_value(encoded: pa.DictionaryArray, distinct: pa.Array) -> t
     indices = numpy_integers(fill_nulls(encoded.indices, 0))
     if not len(distinct):  # every row null
         return np.zeros(len(encoded), np.int64), is_null
-    fingerprints = _fingerprints(fill_nulls(distinct, ""))[indices]
+    fingerprints = farm_fingerprints(fill_nulls(distinct, "")).view(np.int64)[indices]
     if distinct.null_count:
         is_null |= numpy_bools(distinct.is_null())[indices]
     fingerprints[is_null] = 0
     return fingerprints, is_null
-
-
-def _fingerprints(strings: pa.Array) -> np.ndarray:
-    """FARM_FINGERPRINT (int64) of each value of a string array without nulls."""
-    return farm_fingerprints(strings).view(np.int64)
 
 
 # FarmHash's constants, and its Fingerprint64 (farmhashna::Hash64) for values of up to 32
@@ -311,7 +306,17 @@ def mix64(values: np.ndarray) -> np.ndarray:
     Used where a value must become a well-spread 64-bit hash without a Python call per row:
     the random-split contrast (row numbers) and the sequential split's time keys.
     """
-    z = values.astype(np.uint64, copy=True) + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+    return mix64_inplace(values.astype(np.uint64, copy=True))
+
+
+def mix64_inplace(z: np.ndarray) -> np.ndarray:
+    """``mix64`` of a uint64 array, computed in place (one temporary of its size)."""
+    shifted = np.empty_like(z)
+    z += np.uint64(0x9E3779B97F4A7C15)
+    for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        np.right_shift(z, np.uint64(shift), out=shifted)
+        z ^= shifted
+        z *= np.uint64(multiplier)
+    np.right_shift(z, np.uint64(31), out=shifted)
+    z ^= shifted
+    return z

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from common.errors import PipelineError
 from common.params import SplitParams
-from prepare_data.hashing import fill_nulls, mix64, numpy_bools, string_buffer, unaligned_loads
+from prepare_data.hashing import fill_nulls, mix64, mix64_inplace, numpy_bools, string_buffer, unaligned_loads
 from prepare_data.membership import SplitMembership
 
 SPLITS = ("train", "valid", "test")
@@ -129,25 +129,12 @@ def string_hashes(strings: pa.Array) -> np.ndarray:
     word_index = np.cumsum(index_step, out=index_step)
     position_salt = mix64(np.arange(int(words_per_value.max()), dtype=np.uint64) ^ np.uint64(_TEXT_SALT))
     words += position_salt[word_index]
-    _mix64_inplace(words)
+    mix64_inplace(words)
     sums = np.cumsum(words, out=words)  # sum per value: differences of the running sum (mod 2**64)
     per_value = sums[last]
     per_value[1:] -= sums[last[:-1]]
     per_value ^= lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    return _mix64_inplace(per_value)
-
-
-def _mix64_inplace(z: np.ndarray) -> np.ndarray:
-    """``hashing.mix64`` of a uint64 array, computed in place (no temporaries of its size but one)."""
-    shifted = np.empty_like(z)
-    z += np.uint64(0x9E3779B97F4A7C15)
-    for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
-        np.right_shift(z, np.uint64(shift), out=shifted)
-        z ^= shifted
-        z *= np.uint64(multiplier)
-    np.right_shift(z, np.uint64(31), out=shifted)
-    z ^= shifted
-    return z
+    return mix64_inplace(per_value)
 
 
 def random_split(row_numbers: np.ndarray, seed: int, widths: Sequence[int]) -> np.ndarray:

@@ -269,6 +269,11 @@ ARTICLE = SplitParams(
 )
 
 
+HOURLY = SplitParams(
+    method="sequential", time_column="Date", time_part="hour", train=(0, 12), valid=(12, 18), test=(18, 24)
+)
+
+
 def test_sequential_split_by_day_of_month() -> None:
     dates = [f"2021-{m:02d}-{d:02d}" for m in (1, 2) for d in range(1, 29)] + [None]
     table = pa.table(
@@ -288,14 +293,7 @@ def test_sequential_split_reads_dates_timestamps_and_weekdays() -> None:
         [datetime.date(2024, 1, 1) + datetime.timedelta(days=i) for i in range(14)], pa.date32()
     )  # Monday first
     table = pa.table({"Date": day, "Phrase": ["p"] * 14, "Sentiment": [4] * 14})
-    week = SplitParams(
-        method="sequential",
-        time_column="Date",
-        time_part="day_of_week",
-        train=(1, 6),
-        valid=(6, 7),
-        test=(7, 8),
-    )
+    week = dataclasses.replace(ARTICLE, time_part="day_of_week", train=(1, 6), valid=(6, 7), test=(7, 8))
     tables, _ = prepare(table, DATA, week)
     assert [t.num_rows for t in tables.values()] == [10, 2, 2]
     stamps = pa.table(
@@ -306,18 +304,7 @@ def test_sequential_split_reads_dates_timestamps_and_weekdays() -> None:
         }
     )
     with pytest.raises(PipelineError, match="mixes times with and without a zone offset"):
-        prepare(
-            stamps,
-            DATA,
-            SplitParams(
-                method="sequential",
-                time_column="Date",
-                time_part="hour",
-                train=(0, 12),
-                valid=(12, 18),
-                test=(18, 24),
-            ),
-        )
+        prepare(stamps, DATA, HOURLY)
 
 
 def test_csv_file_streamed_in_small_blocks_equals_the_whole_file(tmp_path: Path) -> None:
@@ -355,11 +342,6 @@ def test_a_bad_value_in_a_later_chunk_names_the_file(tmp_path: Path) -> None:
 def test_ks_from_label_counts_equals_the_two_sample_statistic(a: list[int], b: list[int]) -> None:
     counts_a, counts_b = np.bincount(a, minlength=2), np.bincount(b, minlength=2)
     assert ks_from_counts(counts_a, counts_b) == pytest.approx(ks_distance(np.array(a), np.array(b)))
-
-
-HOURLY = SplitParams(
-    method="sequential", time_column="Date", time_part="hour", train=(0, 12), valid=(12, 18), test=(18, 24)
-)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,159 @@
+"""model/manifest.json: every file of a model folder is hash-checked before anything is loaded.
+
+The end-to-end case is the hostile remote: with ``verify = false`` a DVC pull checks out
+whatever the bucket holds, and an attacker has replaced ``model.pkl`` with a pickle that
+creates a file when it is loaded. ``evaluate`` must refuse with one line, and the file must
+not exist afterwards: the pickle was never run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.errors import PipelineError
+from common.params import TrainParams
+from tests.conftest import Repo, run_module
+from tests.remote_repos import add_bare_origin, clone
+from tests.s3_server import MotoServer
+from train.model_store import (
+    MANIFEST_FILE,
+    SKLEARN_FILE,
+    dvc_dir_md5,
+    load_scorer,
+    read_model_files,
+    save_sklearn,
+)
+from train.sklearn_models import build_pipeline, fit_pipeline
+
+BUCKET = "my-dvc-bucket"
+PREFIX = "sentiment-pipeline/"
+
+
+class CreatesAFile:
+    """Unpickling this calls ``open(path, "w")``: proof that a pickle was executed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.path), "w"))
+
+
+def malicious_pickle(marker: Path) -> bytes:
+    return pickle.dumps(CreatesAFile(marker), protocol=5)
+
+
+def small_model(model_dir: Path) -> None:
+    texts = ["good film", "great fun", "bad plot", "awful acting"] * 5
+    labels = np.array([1, 1, 0, 0] * 5)
+    save_sklearn(fit_pipeline(build_pipeline(TrainParams()), texts, labels), {"model": "logreg"}, model_dir)
+
+
+def test_the_manifest_lists_every_other_file_and_the_model_loads(tmp_path: Path) -> None:
+    small_model(tmp_path / "model")
+    files = read_model_files(tmp_path / "model")
+    manifest = json.loads(files[MANIFEST_FILE])
+    assert sorted(manifest["sha256"]) == ["meta.json", "model.pkl"]
+    assert manifest["sha256"]["model.pkl"] == hashlib.sha256(files["model.pkl"]).hexdigest()
+    scores, labels = load_scorer(tmp_path / "model").predict(["good fun", "awful plot"])
+    assert labels.tolist() == [1, 0] and scores[0] > 0.5 > scores[1]
+
+
+def test_the_same_model_gives_the_same_bytes(tmp_path: Path) -> None:
+    small_model(tmp_path / "a")
+    small_model(tmp_path / "b")
+    assert read_model_files(tmp_path / "a") == read_model_files(tmp_path / "b")
+
+
+def test_a_replaced_pickle_is_refused_and_never_unpickled(tmp_path: Path) -> None:
+    model_dir, marker = tmp_path / "model", tmp_path / "pwned"
+    small_model(model_dir)
+    proof = tmp_path / "the-demonstration-works"
+    pickle.loads(malicious_pickle(proof)).close()
+    assert proof.exists()
+    (model_dir / SKLEARN_FILE).write_bytes(malicious_pickle(marker))
+    with pytest.raises(PipelineError, match=r"model\.pkl: SHA-256 .* does not match manifest\.json"):
+        load_scorer(model_dir)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: (d / MANIFEST_FILE).unlink(), r"manifest\.json: not found"),
+        (lambda d: (d / MANIFEST_FILE).write_text("{"), r"manifest\.json: not a valid manifest"),
+        (lambda d: (d / "extra.py").write_text("x"), r"extra\.py: not listed in manifest\.json"),
+        (
+            lambda d: (d / "meta.json").write_text('{"kind": "sklearn", "model": "svm"}'),
+            r"meta\.json: SHA-256",
+        ),
+    ],
+)
+def test_a_changed_folder_is_refused_naming_the_file(
+    tmp_path: Path, change: Callable[[Path], object], message: str
+) -> None:
+    small_model(tmp_path / "model")
+    change(tmp_path / "model")
+    with pytest.raises(PipelineError, match=message):
+        load_scorer(tmp_path / "model")
+
+
+def test_dvc_dir_md5_is_dvcs_own_hash_of_the_folder(tmp_path: Path) -> None:
+    from dvc_data.hashfile.build import build
+    from dvc_data.hashfile.db import HashFileDB
+    from dvc_objects.fs.local import LocalFileSystem
+
+    small_model(tmp_path / "model")
+    fs = LocalFileSystem()
+    _, _, tree = build(HashFileDB(fs, str(tmp_path / "odb")), str(tmp_path / "model"), fs, "md5")
+    assert dvc_dir_md5(read_model_files(tmp_path / "model")) == tree.hash_info.value
+
+
+def replace_remote_object(server: MotoServer, md5: str, data: bytes) -> None:
+    key = f"{PREFIX}files/md5/{md5[:2]}/{md5[2:]}"
+    client = server.client()
+    client.head_object(Bucket=BUCKET, Key=key)  # the object exists: we replace, not add
+    client.put_object(Bucket=BUCKET, Key=key, Body=data)
+
+
+def pulled_tampered_clone(
+    repo_factory: Callable[..., Repo], server: MotoServer, tmp_path: Path, marker: Path
+) -> Repo:
+    """A clone whose ``dvc pull`` (``verify = false``) checked out an attacker's model.pkl."""
+    client = server.client()
+    if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+        client.create_bucket(Bucket=BUCKET)
+    repo = repo_factory()
+    repo.dvc("repro")
+    repo.commit("run the pipeline")
+    add_bare_origin(repo, tmp_path / "origin.git")
+    repo.dvc("push")
+    model_pkl_md5 = hashlib.md5((repo.path / "model" / SKLEARN_FILE).read_bytes()).hexdigest()
+    replace_remote_object(server, model_pkl_md5, malicious_pickle(marker))
+
+    coworker = clone(tmp_path / "origin.git", tmp_path / "coworker")
+    coworker.dvc("remote", "modify", "--local", "storage", "verify", "false")
+    coworker.dvc("pull")
+    assert (coworker.path / "model" / SKLEARN_FILE).read_bytes() == malicious_pickle(marker)
+    return coworker
+
+
+@pytest.mark.integration
+def test_a_tampered_remote_model_is_refused_by_evaluate_without_running_it(
+    repo_factory: Callable[..., Repo], s3_env: MotoServer, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pwned-by-pickle"
+    coworker = pulled_tampered_clone(repo_factory, s3_env, tmp_path, marker)
+    result = run_module("evaluate", coworker.path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("evaluate: error: model/model.pkl: SHA-256"), result.stderr
+    assert "refusing to load" in lines[-1] and "Traceback" not in result.stderr
+    assert not marker.exists()

@@ -14,12 +14,11 @@ import pickle
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from common.errors import PipelineError
-from common.params import TrainParams
 from tests.conftest import Repo, run_module
+from tests.model_support import malicious_pickle, small_model
 from tests.remote_repos import add_bare_origin, clone
 from tests.s3_server import MotoServer
 from train.model_store import (
@@ -28,32 +27,10 @@ from train.model_store import (
     dvc_dir_md5,
     load_scorer,
     read_model_files,
-    save_sklearn,
 )
-from train.sklearn_models import build_pipeline, fit_pipeline
 
 BUCKET = "my-dvc-bucket"
 PREFIX = "sentiment-pipeline/"
-
-
-class CreatesAFile:
-    """Unpickling this calls ``open(path, "w")``: proof that a pickle was executed."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (open, (str(self.path), "w"))
-
-
-def malicious_pickle(marker: Path) -> bytes:
-    return pickle.dumps(CreatesAFile(marker), protocol=5)
-
-
-def small_model(model_dir: Path) -> None:
-    texts = ["good film", "great fun", "bad plot", "awful acting"] * 5
-    labels = np.array([1, 1, 0, 0] * 5)
-    save_sklearn(fit_pipeline(build_pipeline(TrainParams()), texts, labels), {"model": "logreg"}, model_dir)
 
 
 def test_the_manifest_lists_every_other_file_and_the_model_loads(tmp_path: Path) -> None:

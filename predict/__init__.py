@@ -1,0 +1,1 @@
+"""Keyed batch predictions: ``python -m predict --input X --output Y --key ID``."""

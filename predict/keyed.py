@@ -1,0 +1,141 @@
+"""Score a table with a model and write keyed predictions, one batch at a time.
+
+Each output row is the input row's key columns, unchanged and in input order, plus
+``score`` (the model's score: a probability, or an SVM margin), ``label`` (0/1) and
+``prediction`` (``negative``/``positive``). Input batches come from
+``prepare_data.stream.open_batches`` (CSV and TSV in chunks parsed on a background thread,
+parquet batch by batch), and output batches go to one parquet file, so memory is a few
+batches whatever the table's size. The output is written to a temp file and renamed only
+when every row was scored and no key was NULL or repeated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from common.atomic import atomic_outputs
+from common.errors import PipelineError
+from predict.keys import DuplicateKeyCheck, key_hashes
+from prepare_data.stream import open_batches
+from train.model_store import Scorer
+
+log = logging.getLogger(__name__)
+LABEL_NAMES = pa.array(["negative", "positive"])
+SCORE_COLUMNS = ("score", "label", "prediction")
+
+
+@dataclass(frozen=True)
+class PredictionSummary:
+    rows: int
+    positives: int
+
+
+def scored_batch(scorer: Scorer, keys: pa.Table, texts: list[str]) -> pa.RecordBatch:
+    """``keys`` with ``score``, ``label`` and ``prediction`` of ``texts`` added."""
+    scores, labels = scorer.predict(texts)
+    predictions = pa.DictionaryArray.from_arrays(pa.array(labels, pa.int8()), LABEL_NAMES)
+    columns = [
+        *keys.columns,
+        pa.array(np.asarray(scores, dtype=np.float64)),
+        pa.array(labels, pa.int8()),
+        predictions,
+    ]
+    names = [*keys.column_names, *SCORE_COLUMNS]
+    return pa.Table.from_arrays(columns, names=names).combine_chunks().to_batches()[0]
+
+
+def check_columns(source: str, schema: pa.Schema, keys: Sequence[str], text_column: str) -> None:
+    names = schema.names
+    if not keys:
+        raise PipelineError("--key: name at least one key column")
+    if len(set(keys)) != len(keys):
+        raise PipelineError(f"--key: lists a column twice: {list(keys)}")
+    for name in keys:
+        if name not in names:
+            raise PipelineError(
+                f"{source}: key column {name!r} (--key) not found (columns: {', '.join(names)})"
+            )
+        if name in SCORE_COLUMNS:
+            raise PipelineError(f"{source}: key column {name!r} clashes with an output column")
+    if text_column not in names:
+        raise PipelineError(
+            f"{source}: text column {text_column!r} (--text-column) not found (columns: {', '.join(names)})"
+        )
+
+
+def check_batch(
+    source: str, batch: pa.RecordBatch, keys: Sequence[str], text_column: str, first_row: int
+) -> None:
+    """NULL keys and texts fail naming the row (rows counted from 0, the header excluded)."""
+    for name, what in [*((k, "key") for k in keys), (text_column, "text")]:
+        column = batch.column(name)
+        if column.null_count:
+            row = first_row + pc.index(pc.is_null(column), True).as_py()
+            raise PipelineError(f"{source}: {what} column {name!r} is NULL in row {row}")
+
+
+@contextlib.contextmanager
+def local_input(source: str) -> Iterator[Path]:
+    """A local path for ``source``: itself, or an ``s3://`` object downloaded to a temp file."""
+    if not source.startswith("s3://"):
+        yield Path(source)
+        return
+    from prepare_data.s3_source import download, parse_s3_url
+
+    try:
+        parsed = parse_s3_url(source)
+    except PipelineError:
+        raise PipelineError(f"--input: {source!r} is not an s3://bucket/key URL of one object") from None
+    with tempfile.TemporaryDirectory(prefix="predict-input-") as folder:
+        path = Path(folder) / Path(parsed.key).name
+        download(source, path)
+        yield path
+
+
+def predict_file(
+    source: str, output: Path, keys: Sequence[str], text_column: str, scorer: Scorer
+) -> PredictionSummary:
+    """Score every row of ``source`` (local or ``s3://``; .csv, .tsv or .parquet) into the
+    parquet file ``output``; see the module docstring."""
+    rows = positives = 0
+    with (
+        local_input(source) as path,
+        DuplicateKeyCheck() as duplicates,
+        atomic_outputs(output) as (temp,),
+    ):
+        schema, batches = open_batches(path)
+        with contextlib.closing(batches):
+            check_columns(source, schema, keys, text_column)
+            writer: pq.ParquetWriter | None = None
+            try:
+                for batch in batches:
+                    check_batch(source, batch, keys, text_column, rows)
+                    key_table = pa.Table.from_batches([batch.select(list(keys))])
+                    duplicates.add(*key_hashes(key_table, list(keys)), rows)
+                    scored = scored_batch(scorer, key_table, batch.column(text_column).to_pylist())
+                    if writer is None:
+                        writer = pq.ParquetWriter(temp, scored.schema, compression="zstd")
+                    writer.write_batch(scored)
+                    rows += batch.num_rows
+                    positives += int(pc.sum(scored.column("label")).as_py() or 0)
+            finally:
+                if writer is not None:
+                    writer.close()
+        repeated = duplicates.first_duplicate()
+        if repeated is not None:
+            first, again = repeated
+            raise PipelineError(
+                f"{source}: duplicate key ({', '.join(keys)}) in row {again}, first seen in row {first}"
+            )
+    log.info("%s: %d rows scored (%d positive) -> %s", source, rows, positives, output)
+    return PredictionSummary(rows, positives)

@@ -1,0 +1,187 @@
+"""Same model bytes whatever CPU kernels the environment asks for (common/runtime.py).
+
+Each model is trained by ``python -m train`` in a fresh process under outside settings that,
+unpinned, make numpy's OpenBLAS, torch, MKL and oneDNN pick other kernels. The controls show
+that those settings do change the bits when the pin cannot act, so the main test can fail.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.runtime import PINNED_ENVIRONMENT, locked_versions, version_problems
+from prepare_data.synthetic import generate_reviews
+from tests.torch_support import file_hashes, make_stage_folder, train_command_env, write_split
+
+# What the newcomer check calls an older CPU, a newer one, and nothing set at all.
+OLDER_CPU = {
+    "OPENBLAS_CORETYPE": "SandyBridge",
+    "ATEN_CPU_CAPABILITY": "default",
+    "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
+}
+NEWER_CPU = {"OPENBLAS_CORETYPE": "SkylakeX", "ATEN_CPU_CAPABILITY": "avx512", "NPY_ENABLE_CPU_FEATURES": ""}
+UNSET = {name: None for name in (*OLDER_CPU, *PINNED_ENVIRONMENT)}
+SETTINGS = {"older_cpu": OLDER_CPU, "newer_cpu": NEWER_CPU, "unset": UNSET}
+SMALL_TORCH = {"batch_size": 16, "stop_point": 2.0, "checkpoints": 2, "embedding_dim": 16, "channels": 16}
+
+
+def review_stage_folder(folder: Path, rows: int, model: str) -> Path:
+    """``make_stage_folder`` with get_data's synthetic reviews: a vocabulary large enough for
+    the kernels to matter (the control below fails on a few dozen distinct words)."""
+    make_stage_folder(folder, 10, SMALL_TORCH, model=model)
+    columns = generate_reviews(rows, seed=42)
+    rows_by_label = [
+        (t, int(s == 4)) for t, s in zip(columns["Phrase"], columns["Sentiment"], strict=True) if s in (0, 4)
+    ]
+    cut = len(rows_by_label) * 4 // 5
+    for name, part in (("train", rows_by_label[:cut]), ("valid", rows_by_label[cut:])):
+        write_split(folder, name, [t for t, _ in part], [label for _, label in part])
+    return folder
+
+
+def environment(settings: dict[str, str | None]) -> dict[str, str]:
+    env = train_command_env()
+    for name, value in settings.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def train_under(folder: Path, settings: dict[str, str | None]) -> dict[str, str]:
+    result = run_train_env(folder, environment(settings))
+    assert result.returncode == 0, result.stderr
+    return file_hashes(folder / "model")
+
+
+def run_train_env(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "train"], cwd=folder, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize("model", ["logreg", "svm", "torch"])
+def test_model_bytes_are_the_same_whatever_kernels_the_environment_asks_for(
+    tmp_path: Path, model: str
+) -> None:
+    folder = review_stage_folder(tmp_path, 20_000, model)
+    models = {name: train_under(folder, settings) for name, settings in SETTINGS.items()}
+    assert models["older_cpu"] == models["newer_cpu"] == models["unset"]
+    assert models["unset"]  # a model was written
+
+
+def test_an_overridden_setting_is_reported_in_one_line(tmp_path: Path) -> None:
+    folder = make_stage_folder(tmp_path, 300, {}, model="logreg")
+    result = run_train_env(folder, environment(OLDER_CPU))
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stderr.splitlines() if "OPENBLAS_CORETYPE" in line)
+    assert "OPENBLAS_CORETYPE=SandyBridge" in line and "ATEN_CPU_CAPABILITY=default" in line
+
+
+# The same training with numpy or torch loaded before the pin: the settings then take effect.
+UNPINNED_TRAIN = """
+import sys, hashlib
+import numpy, scipy.linalg, torch  # loaded first: the environment decides their kernels
+torch.ones(8).exp()  # torch picks its kernels at its first operation
+import runpy
+sys.argv = ["train"]
+try:
+    runpy.run_module("train", run_name="__main__", alter_sys=True)
+except SystemExit as exit:
+    sys.exit(exit.code)
+"""
+
+
+def unpinned_model(folder: Path, settings: dict[str, str | None]) -> tuple[int, str, dict[str, str]]:
+    env = environment(settings)
+    result = subprocess.run(
+        [sys.executable, "-c", UNPINNED_TRAIN], cwd=folder, env=env, capture_output=True, text=True
+    )
+    model = folder / "model"
+    return result.returncode, result.stderr, file_hashes(model) if model.exists() else {}
+
+
+def test_a_stage_whose_kernels_could_not_be_pinned_refuses_in_one_line(tmp_path: Path) -> None:
+    folder = make_stage_folder(tmp_path, 300, {}, model="logreg")
+    code, stderr, model = unpinned_model(folder, {"OPENBLAS_CORETYPE": "SandyBridge"})
+    assert code == 2
+    assert "error: OpenBLAS" in stderr and "Sandybridge kernels" in stderr and "dvc.lock" in stderr
+    assert "Traceback" not in stderr
+    assert model == {}
+
+
+def test_control_unpinned_openblas_kernels_change_the_model_bytes(tmp_path: Path) -> None:
+    """Without the pin, the outside settings give other bytes: the main test can fail."""
+    script = """
+import hashlib
+import numpy, scipy.linalg  # before the pin: the environment decides OpenBLAS's kernels
+import pyarrow.parquet as pq
+from common.params import TrainParams
+from train.sklearn_models import build_pipeline, fit_pipeline, pipeline_bytes
+t = pq.read_table("data/prepared/train.parquet")
+p = fit_pipeline(build_pipeline(TrainParams()), t["Phrase"].to_pylist(), t["label"].to_numpy())
+print(hashlib.sha256(pipeline_bytes(p)).hexdigest())
+"""
+    review_stage_folder(tmp_path, 20_000, "logreg")
+    digests = set()
+    for coretype in ("SandyBridge", "Haswell"):
+        env = environment({"OPENBLAS_CORETYPE": coretype})
+        out = subprocess.run(
+            [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+        )
+        digests.add(out.stdout.strip())
+    assert len(digests) == 2
+
+
+TORCH_MATH = """
+import hashlib, torch  # loaded without the pin: the environment decides its kernels
+torch.manual_seed(0)
+x, w = torch.randn(2000, 257), torch.randn(257, 64)
+y = torch.nn.functional.gelu(x @ w).exp().sum(dim=1)
+print(hashlib.sha256(y.numpy().tobytes()).hexdigest())
+"""
+
+
+def test_control_unpinned_torch_kernels_change_torch_bits(tmp_path: Path) -> None:
+    digests = {
+        capability: subprocess.run(
+            [sys.executable, "-c", TORCH_MATH],
+            env=environment({"ATEN_CPU_CAPABILITY": capability}),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for capability in ("default", "avx2")
+    }
+    assert digests["default"] != digests["avx2"]
+
+
+def test_a_torch_stage_whose_kernels_could_not_be_pinned_refuses(tmp_path: Path) -> None:
+    folder = make_stage_folder(tmp_path, 300, SMALL_TORCH, model="torch")
+    # numpy's OpenBLAS pinned by hand, so that only torch's kernels differ.
+    settings = {"ATEN_CPU_CAPABILITY": "default", "OPENBLAS_CORETYPE": "Haswell"}
+    code, stderr, model = unpinned_model(folder, settings)
+    assert code == 2 and "error: torch runs DEFAULT kernels" in stderr
+    assert "Traceback" not in stderr and model == {}
+
+
+def test_requirements_lock_names_the_python_the_tests_run_on() -> None:
+    python, pins = locked_versions()
+    assert python == f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert pins["numpy"] and pins["torch"].startswith("2.13.0")
+    assert version_problems() == []
+
+
+def test_another_python_or_library_version_is_named(tmp_path: Path) -> None:
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("# python 3.99\nnumpy==0.0.1\ntorch==2.13.0+cpu\n")
+    problems = version_problems(lock)
+    assert any("Python 3.11 runs" in p and "3.99" in p for p in problems)
+    assert any(p.startswith("numpy ") and "pins 0.0.1" in p for p in problems)
+    assert not any(p.startswith("torch") for p in problems)  # +cpu is the same public version

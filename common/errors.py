@@ -14,7 +14,11 @@ class PipelineError(Exception):
 def run_stage(name: str, main: Callable[[], None]) -> None:
     """Run a stage's ``main``; on ``PipelineError`` print one line and exit non-zero."""
     logging.basicConfig(level=logging.INFO, format=f"{name}: %(message)s", stream=sys.stderr, force=True)
+    from common.runtime import check_runtime, log_overrides  # it imports this module
+
     try:
+        log_overrides()
+        check_runtime()
         main()
     except PipelineError as error:
         print(f"{name}: error: {error}", file=sys.stderr)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from common.params import TorchParams
+from common.runtime import check_runtime
 from train.torch_data import PAD_ID, Vocabulary, length_sorted_batches, pad_batch
 
 SCORE_BATCH_SIZE = 512
@@ -73,6 +74,7 @@ def configure_determinism(num_threads: int) -> None:
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
+    check_runtime()  # torch loads lazily, after run_stage's check: check its kernels now
 
 
 def resolve_device(name: str) -> torch.device:

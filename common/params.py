@@ -165,10 +165,23 @@ class TorchParams:
     bucket_ratio: float = 1.5
     learning_rate: float = 0.003
     weight_decay: float = 0.0001
-    warmup: float = 0.05
-    stop_point: float = 4.0
+    # Learning-rate schedule (train/schedules.py, docs/torch.md). warmup and min_lr: null takes
+    # the schedule's own default (warm-up 0.05, or 0.3 for one_cycle; min_lr 0 for linear,
+    # learning_rate / 20 otherwise). beta1_min and beta1_max: one_cycle's AdamW beta1 cycle.
+    schedule: Literal["linear", "cosine", "one_cycle"] = "linear"
+    warmup: float | None = None
+    min_lr: float | None = None
+    beta1_min: float = 0.85
+    beta1_max: float = 0.95
+    # The example budget: stop_point x train rows, or (stop_point null) training_examples.
+    stop_point: float | None = 4.0
+    training_examples: int | None = None
     checkpoints: int = 8
     patience: int = 0
+    # last: only the resume state, emptied by a finished run; all: every virtual epoch's
+    # checkpoint stays in checkpoints/. init_from: start from a kept virtual epoch or a file.
+    keep_checkpoints: Literal["last", "all"] = "last"
+    init_from: int | str | None = None
 
     def validate(self, key: str) -> None:
         at_least_one = {
@@ -198,10 +211,32 @@ class TorchParams:
             raise PipelineError(f"{key}.learning_rate: must be positive, got {self.learning_rate}")
         if self.weight_decay < 0:
             raise PipelineError(f"{key}.weight_decay: must not be negative, got {self.weight_decay}")
-        if not 0 <= self.warmup < 1:
-            raise PipelineError(f"{key}.warmup: must be in [0, 1), got {self.warmup}")
-        if self.stop_point <= 0:
+        if self.warmup is not None and not 0 <= self.warmup < 1:
+            raise PipelineError(f"{key}.warmup: must be in [0, 1) or null, got {self.warmup}")
+        if self.min_lr is not None and not 0 <= self.min_lr < self.learning_rate:
+            raise PipelineError(
+                f"{key}.min_lr: must be in [0, learning_rate {self.learning_rate}) or null, got {self.min_lr}"
+            )
+        if not 0 <= self.beta1_min <= self.beta1_max < 1:
+            raise PipelineError(
+                f"{key}.beta1_min, {key}.beta1_max: must satisfy 0 <= beta1_min <= beta1_max < 1, "
+                f"got {self.beta1_min} and {self.beta1_max}"
+            )
+        if (self.stop_point is None) == (self.training_examples is None):
+            raise PipelineError(
+                f"{key}.training_examples: set exactly one of stop_point and training_examples "
+                f"(the other null), got stop_point {self.stop_point} and training_examples {self.training_examples}"
+            )
+        if self.stop_point is not None and self.stop_point <= 0:
             raise PipelineError(f"{key}.stop_point: must be positive, got {self.stop_point}")
+        if self.training_examples is not None and self.training_examples < 1:
+            raise PipelineError(f"{key}.training_examples: must be at least 1, got {self.training_examples}")
+        if isinstance(self.init_from, int) and self.init_from < 1:
+            raise PipelineError(
+                f"{key}.init_from: a virtual epoch (1, 2, ...), a checkpoint path or null, got {self.init_from}"
+            )
+        if isinstance(self.init_from, str) and not self.init_from:
+            raise PipelineError(f"{key}.init_from: an empty path (use null to train from scratch)")
         if self.patience < 0:
             raise PipelineError(
                 f"{key}.patience: must not be negative (0 = no early stopping), got {self.patience}"

@@ -1,7 +1,9 @@
 """train stage: fit ``train.model`` on the train split, select on valid, save to ``model/``.
 
-Always writes ``metrics/training_curves.json``, and leaves ``checkpoints/`` (a persisted DVC
-output that the torch model fills while it trains) empty, whatever the model.
+Always writes ``metrics/training_curves.json`` and ``metrics/training_schedule.json``, and
+leaves in ``checkpoints/`` (a persisted DVC output that the torch model fills while it trains)
+only the checkpoints that ``train.torch.keep_checkpoints`` and ``init_from`` keep: none by
+default, whatever the model.
 """
 
 from __future__ import annotations
@@ -15,16 +17,17 @@ from common.atomic import write_json_atomic
 from common.errors import run_stage
 from common.params import TrainParams, as_dict, load_params
 from common.prepared import PREPARED_DIR, read_split, require_both_classes
-from train.curves import CURVES_FILE, sklearn_curves
+from train.curves import CURVES_FILE, SCHEDULE_FILE, schedule_rows, sklearn_curves
 from train.model_store import save_sklearn, save_torch
 from train.sklearn_models import build_pipeline, fit_pipeline, positive_scores, score_threshold
 
 CHECKPOINT_DIR = Path("checkpoints")
 log = logging.getLogger(__name__)
 Data = tuple[list[str], np.ndarray]
+Curves = list[dict[str, float | int]]
 
 
-def train_sklearn(settings: TrainParams, train: Data, valid: Data) -> list[dict[str, float | int]]:
+def train_sklearn(settings: TrainParams, train: Data, valid: Data) -> tuple[Curves, tuple[str, ...]]:
     pipeline = fit_pipeline(build_pipeline(settings), *train)
     predicted = positive_scores(pipeline, valid[0]) >= score_threshold(pipeline)
     valid_accuracy = float(np.mean(predicted == valid[1]))
@@ -38,33 +41,40 @@ def train_sklearn(settings: TrainParams, train: Data, valid: Data) -> list[dict[
         "valid_accuracy": round(valid_accuracy, 6),
     }
     save_sklearn(pipeline, meta)
-    return curves
+    return curves, ()
 
 
-def train_torch(settings: TrainParams, train: Data, valid: Data) -> list[dict[str, float | int]]:
+def omit(values: dict[str, object], names: tuple[str, ...]) -> dict[str, object]:
+    return {key: value for key, value in values.items() if key not in names}
+
+
+def train_torch(settings: TrainParams, train: Data, valid: Data) -> tuple[Curves, tuple[str, ...]]:
+    """Train the torch model; return its curves and the checkpoint files the run keeps."""
     # Imported here so that the scikit-learn models do not pay for importing torch.
-    from train.torch_loop import state_dict_bytes, train_torch_model
+    from train.torch_loop import NOT_FINGERPRINTED, state_dict_bytes, train_torch_model
 
     trained = train_torch_model(settings.torch, settings.seed, *train, *valid, CHECKPOINT_DIR)
-    best = trained.curves[trained.best_virtual_epoch - 1]
+    best = next(row for row in trained.curves if row["virtual_epoch"] == trained.best_virtual_epoch)
     log.info(
         "torch: best virtual epoch %d, valid accuracy %.4f", best["virtual_epoch"], best["valid_accuracy"]
     )
     meta = {
         "model": "torch",
-        "params": {"seed": settings.seed, "torch": as_dict(settings.torch)},
+        # Not keep_checkpoints: which checkpoints are kept changes nothing in model/.
+        "params": {"seed": settings.seed, "torch": omit(as_dict(settings.torch), NOT_FINGERPRINTED)},
         "architecture": trained.architecture.to_json(),
         "device": trained.device,
         "train_rows": len(train[0]),
         "vocabulary_size": len(trained.vocabulary),
         "best_virtual_epoch": trained.best_virtual_epoch,
-        "virtual_epochs_run": len(trained.curves),
+        "started_after_virtual_epoch": trained.first_epoch,
+        "virtual_epochs_run": len(trained.curves) - trained.first_epoch,
         "examples_seen": trained.examples_seen,
         "valid_accuracy": best["valid_accuracy"],
         "valid_loss": best["valid_loss"],
     }
     save_torch(state_dict_bytes(trained.state), trained.vocabulary.to_json(), meta)
-    return trained.curves
+    return trained.curves, trained.kept_checkpoints
 
 
 def main() -> None:
@@ -75,12 +85,14 @@ def main() -> None:
     valid = read_split("valid", text_column)
     CHECKPOINT_DIR.mkdir(exist_ok=True)
     trainer = train_torch if params.train.model == "torch" else train_sklearn
-    curves = trainer(params.train, train, valid)
+    curves, kept = trainer(params.train, train, valid)
     write_json_atomic(CURVES_FILE, curves)
-    # Resume state only matters to a killed run. A finished one leaves checkpoints/ empty, so
-    # that dvc.lock records the same empty folder whatever the model and its history.
+    write_json_atomic(SCHEDULE_FILE, schedule_rows(curves))
+    # Resume state only matters to a killed run. A finished one leaves in checkpoints/ only
+    # the checkpoints it keeps (none by default), so that dvc.lock records the same folder
+    # whatever was trained there before.
     for leftover in CHECKPOINT_DIR.iterdir():
-        if leftover.is_file():
+        if leftover.is_file() and leftover.name not in kept:
             leftover.unlink()
 
 

@@ -1,7 +1,13 @@
 """The training-curves plot data (``metrics/training_curves.json``), for every model kind.
 
 One row per virtual epoch: ``virtual_epoch``, ``train_loss``, ``valid_loss``,
-``valid_accuracy``. A scikit-learn model is fitted once, so it gives one row (epoch 1).
+``valid_accuracy``, and for the torch model ``learning_rate`` and ``beta1`` (of the virtual
+epoch's last optimizer step). A scikit-learn model is fitted once, so it gives one row
+(epoch 1) and no schedule.
+
+The schedule is also written on its own (``metrics/training_schedule.json``), an empty list
+for a scikit-learn model: DVC warns about, and does not draw, a plot whose field is missing
+from some revision's rows, and an empty file draws nothing silently.
 """
 
 from __future__ import annotations
@@ -13,6 +19,13 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 CURVES_FILE = Path("metrics/training_curves.json")
+SCHEDULE_FILE = Path("metrics/training_schedule.json")
+SCHEDULE_FIELDS = ("virtual_epoch", "learning_rate", "beta1")
+
+
+def schedule_rows(curves: list[dict[str, float | int]]) -> list[dict[str, float | int]]:
+    """The learning rate and beta1 of each virtual epoch; none for curves without them."""
+    return [{name: row[name] for name in SCHEDULE_FIELDS} for row in curves if "learning_rate" in row]
 
 
 def logistic_loss(decision: np.ndarray, labels: np.ndarray) -> float:

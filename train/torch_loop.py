@@ -1,11 +1,16 @@
 """Training the torch model in virtual epochs, with checkpoints that survive a kill.
 
-The run sees ``stop_point`` x (train rows) examples in all, cut into ``checkpoints``
-virtual epochs of a fixed number of examples, whatever the batch size. After each one it
-evaluates on the valid split and atomically saves everything the rest of the run depends
-on: weights, optimizer, scheduler, RNG states, step, examples seen, curves and the best
-weights so far. The data order is a function of ``(seed, examples seen)``, so a run
-resumed from a checkpoint takes exactly the steps an uninterrupted run would have taken.
+The run sees ``stop_point`` x (train rows) examples in all, or ``training_examples`` (a
+budget whatever the data size), cut into ``checkpoints`` virtual epochs of a fixed number of
+examples, whatever the batch size. After each one it evaluates on the valid split and
+atomically saves everything the rest of the run depends on: weights, vocabulary, optimizer,
+RNG states, step, examples seen, curves and the best weights so far. The learning rate and
+beta1 are functions of the step (``train.schedules``) and the data order a function of
+``(seed, examples seen)``, so a run resumed from a checkpoint takes exactly the steps an
+uninterrupted run would have taken.
+
+``keep_checkpoints: all`` also keeps each virtual epoch's checkpoint; ``init_from`` starts a
+new run from one (docs/torch.md: what a continued run does and does not equal).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import json
 import logging
 import math
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from common.atomic import write_bytes_atomic
 from common.errors import PipelineError
 from common.params import TorchParams, as_dict
+from train.schedules import build_schedule
 from train.torch_data import SPECIAL_TOKENS, Vocabulary, length_buckets, pad_batch, stream_batches
 from train.torch_model import (
     Architecture,
@@ -39,7 +46,10 @@ from train.torch_model import (
 )
 
 CHECKPOINT_FILE = "last.pt"
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+KEPT_NAME = re.compile(r"virtual_epoch_(\d+)\.pt")
+# settings that do not change what the run computes: changing them keeps a run resumable.
+NOT_FINGERPRINTED = ("keep_checkpoints",)
 log = logging.getLogger(__name__)
 
 
@@ -63,31 +73,32 @@ class TrainedModel:
     best_virtual_epoch: int
     examples_seen: int
     device: str
+    # The virtual epoch of the checkpoint init_from started from; 0 from scratch.
+    first_epoch: int = 0
+    # Files of the checkpoint folder that a finished run keeps (the rest is removed).
+    kept_checkpoints: tuple[str, ...] = ()
 
 
-class WarmupLinearDecay:
-    """Learning-rate factor: linear warm-up over the first steps, then linear decay to 0.
-
-    A class rather than a closure, so the scheduler's state dict records its settings.
-    """
-
-    def __init__(self, warmup_steps: int, total_steps: int) -> None:
-        self.warmup_steps = warmup_steps
-        self.total_steps = total_steps
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
-        return max(0.0, (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps))
+def example_budget(train_rows: int, settings: TorchParams) -> int:
+    """Examples seen in all: ``training_examples``, or ``stop_point`` x train rows."""
+    if settings.training_examples is not None:
+        return settings.training_examples
+    assert settings.stop_point is not None  # TorchParams.validate: exactly one is set
+    return round(settings.stop_point * train_rows)
 
 
 def virtual_epoch_ends(train_rows: int, settings: TorchParams, key: str = "train.torch") -> list[int]:
-    """Examples seen at the end of each virtual epoch; the last is ``stop_point`` x rows."""
-    total = round(settings.stop_point * train_rows)
+    """Examples seen at the end of each virtual epoch; the last is the example budget."""
+    total = example_budget(train_rows, settings)
     if total < settings.checkpoints:  # some virtual epochs would have no examples
+        budget = (
+            f"training_examples {settings.training_examples}"
+            if settings.training_examples is not None
+            else f"stop_point {settings.stop_point} x {train_rows} train rows"
+        )
         raise PipelineError(
             f"{key}.checkpoints: {settings.checkpoints} virtual epochs of {total} examples in all "
-            f"(stop_point {settings.stop_point} x {train_rows} train rows) leave some empty"
+            f"({budget}) leave some empty"
         )
     # Integer arithmetic: each virtual epoch ends at an exact example count, on every machine.
     return [total * epoch // settings.checkpoints for epoch in range(1, settings.checkpoints + 1)]
@@ -130,11 +141,21 @@ def validate_model(model: TextCNN, valid: Split, device: torch.device) -> tuple[
 
 
 def run_fingerprint(
-    settings: TorchParams, seed: int, device: torch.device, train: Split, valid: Split, vocabulary: Vocabulary
+    settings: TorchParams,
+    seed: int,
+    device: torch.device,
+    train: Split,
+    valid: Split,
+    vocabulary: Vocabulary,
+    initial: str = "",
 ) -> str:
-    """What a checkpoint must match to be resumed: settings, seed, device, data, vocabulary, torch."""
+    """What a checkpoint must match to be resumed: settings, seed, device, data, vocabulary,
+    torch, and ``initial``, the sha256 of the checkpoint ``init_from`` started from."""
     digest = hashlib.sha256()
-    header = {"settings": as_dict(settings), "seed": seed, "device": device.type, "torch": torch.__version__}
+    fingerprinted = {k: v for k, v in as_dict(settings).items() if k not in NOT_FINGERPRINTED}
+    header = {"settings": fingerprinted, "seed": seed, "device": device.type, "torch": torch.__version__}
+    if initial:
+        header["initial"] = initial
     digest.update(json.dumps(header, sort_keys=True).encode())
     digest.update("\0".join(vocabulary.tokens).encode())
     for split in (train, valid):
@@ -187,8 +208,14 @@ def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
 
 @dataclass
 class Progress:
-    """What the run has done so far; every field is saved in each checkpoint."""
+    """What the run has done so far; every field is saved in each checkpoint.
 
+    ``virtual_epoch`` numbers on from ``first_epoch``, the virtual epoch of the checkpoint
+    that ``init_from`` started from (0 from scratch); ``curves`` starts with that
+    checkpoint's rows. ``step`` and ``examples_seen`` count this run's alone.
+    """
+
+    first_epoch: int = 0
     virtual_epoch: int = 0
     step: int = 0
     examples_seen: int = 0
@@ -199,8 +226,21 @@ class Progress:
     best_model: dict[str, torch.Tensor] | None = None
     epochs_without_improvement: int = 0
 
-    def record(self, end: int, train_loss_sum: float, valid_loss: float, valid_accuracy: float) -> None:
-        """Close a virtual epoch that ended at example ``end``."""
+    @property
+    def epochs_run(self) -> int:
+        return self.virtual_epoch - self.first_epoch
+
+    def record(
+        self,
+        end: int,
+        train_loss_sum: float,
+        valid_loss: float,
+        valid_accuracy: float,
+        learning_rate: float,
+        beta1: float,
+    ) -> None:
+        """Close a virtual epoch that ended at example ``end``; ``learning_rate`` and ``beta1``
+        are those of its last optimizer step."""
         self.virtual_epoch += 1
         self.curves.append(
             {
@@ -208,6 +248,8 @@ class Progress:
                 "train_loss": round(train_loss_sum / (end - self.examples_seen), 6),
                 "valid_loss": round(valid_loss, 6),
                 "valid_accuracy": round(valid_accuracy, 6),
+                "learning_rate": float(f"{learning_rate:.6g}"),
+                "beta1": round(beta1, 6),
             }
         )
         self.examples_seen = end
@@ -224,6 +266,83 @@ def plan_steps(
     ]
 
 
+def kept_checkpoint_name(virtual_epoch: int) -> str:
+    """The file name of a virtual epoch's kept checkpoint (``keep_checkpoints: all``)."""
+    return f"virtual_epoch_{virtual_epoch:03d}.pt"
+
+
+def kept_virtual_epoch(name: str) -> int | None:
+    """The virtual epoch of a kept checkpoint's file name; ``None`` for other names."""
+    match = KEPT_NAME.fullmatch(name)
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class Initial:
+    """The checkpoint that ``init_from`` starts a run from."""
+
+    path: Path
+    sha256: str
+    virtual_epoch: int
+    tokens: tuple[str, ...]
+    model: dict[str, torch.Tensor]
+    curves: list[dict[str, float | int]]
+
+
+def init_checkpoint_path(init_from: int | str, checkpoint_dir: Path) -> Path:
+    """``init_from``'s file: a kept virtual epoch of ``checkpoint_dir``, or a path."""
+    if isinstance(init_from, int):
+        return checkpoint_dir / kept_checkpoint_name(init_from)
+    return Path(init_from)
+
+
+def load_initial(init_from: int | str, checkpoint_dir: Path, key: str = "train.torch.init_from") -> Initial:
+    """Read the checkpoint a run starts from; errors name ``key`` and the file."""
+    path = init_checkpoint_path(init_from, checkpoint_dir)
+    if not path.is_file():
+        hint = (
+            " (a run with train.torch.keep_checkpoints: all keeps them)" if isinstance(init_from, int) else ""
+        )
+        raise PipelineError(f"{key}: {path} not found{hint}")
+    data = path.read_bytes()
+    try:
+        checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise PipelineError(
+            f"{key}: {path} cannot be read as a checkpoint ({type(error).__name__})"
+        ) from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise PipelineError(
+            f"{key}: {path} is not a checkpoint of this pipeline (format {CHECKPOINT_FORMAT})"
+        )
+    return Initial(
+        path=path,
+        sha256=hashlib.sha256(data).hexdigest(),
+        virtual_epoch=int(checkpoint["virtual_epoch"]),
+        tokens=tuple(checkpoint["vocabulary"]),
+        model=checkpoint["model"],
+        curves=list(checkpoint["curves"]),
+    )
+
+
+def kept_after_run(
+    checkpoint_dir: Path, settings: TorchParams, initial: Initial | None, progress: Progress
+) -> tuple[str, ...]:
+    """The files of ``checkpoint_dir`` a finished run keeps: with ``keep_checkpoints: all``
+    its own virtual epochs' checkpoints; with ``init_from`` a virtual epoch k, the kept
+    checkpoints up to k as well, so that running it again starts from the same file."""
+    keep = set()
+    if settings.keep_checkpoints == "all":
+        epochs = range(progress.first_epoch + 1, progress.virtual_epoch + 1)
+        keep.update(kept_checkpoint_name(epoch) for epoch in epochs)
+    if initial is not None and isinstance(settings.init_from, int):
+        for path in checkpoint_dir.iterdir():
+            epoch = kept_virtual_epoch(path.name)
+            if epoch is not None and epoch <= settings.init_from:
+                keep.add(path.name)
+    return tuple(sorted(keep))
+
+
 def train_torch_model(
     settings: TorchParams,
     seed: int,
@@ -235,13 +354,21 @@ def train_torch_model(
 ) -> TrainedModel:
     """Train on the train split, select the best virtual epoch on the valid split.
 
-    Resumes from ``checkpoint_dir`` when it holds a checkpoint of this very run.
+    Resumes from ``checkpoint_dir`` when it holds a checkpoint of this very run. With
+    ``init_from``, the initial weights and the vocabulary come from that checkpoint; all
+    else (optimizer, schedule, data order, RNG) starts as in a run from scratch.
     """
     configure_determinism(settings.num_threads)
     device = resolve_device(settings.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise PipelineError("train.torch.device: cuda requested but torch sees no CUDA device")
-    vocabulary = Vocabulary.build(train_texts, settings.max_vocab, settings.min_count, settings.max_tokens)
+    initial = load_initial(settings.init_from, checkpoint_dir) if settings.init_from is not None else None
+    if initial is not None:  # fine-tuning keeps the embeddings' rows: the checkpoint's vocabulary
+        vocabulary = Vocabulary(initial.tokens, settings.max_tokens)
+    else:
+        vocabulary = Vocabulary.build(
+            train_texts, settings.max_vocab, settings.min_count, settings.max_tokens
+        )
     if len(vocabulary) == len(SPECIAL_TOKENS):
         raise PipelineError(
             f"train split: no token occurs at least train.torch.min_count ({settings.min_count}) times"
@@ -251,28 +378,48 @@ def train_torch_model(
     ends = virtual_epoch_ends(len(train), settings)
     epochs = plan_steps(train, settings, seed, ends)
     total_steps = sum(map(len, epochs))
+    schedule = build_schedule(settings, total_steps)
 
     torch.manual_seed(seed)
     architecture = Architecture.from_settings(settings, len(vocabulary))
-    model = TextCNN(architecture).to(device)
+    model = TextCNN(architecture)
+    if initial is not None:
+        try:
+            model.load_state_dict(initial.model)
+        except RuntimeError as error:
+            raise PipelineError(
+                f"train.torch.init_from: {initial.path} holds a model of another shape than train.torch's "
+                f"embedding_dim, channels and kernel_size ({str(error).splitlines()[-1].strip()})"
+            ) from None
+    model = model.to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
-    warmup_steps = math.ceil(settings.warmup * total_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupLinearDecay(warmup_steps, total_steps))
+    schedule.apply(optimizer, 0)
 
     checkpoint_path = checkpoint_dir / CHECKPOINT_FILE
-    fingerprint = run_fingerprint(settings, seed, device, train, valid, vocabulary)
+    fingerprint = run_fingerprint(
+        settings, seed, device, train, valid, vocabulary, initial.sha256 if initial is not None else ""
+    )
     progress = Progress()
+    if initial is not None:
+        progress = Progress(
+            first_epoch=initial.virtual_epoch,
+            virtual_epoch=initial.virtual_epoch,
+            curves=list(initial.curves),
+        )
+        log.info("starting from virtual epoch %d of %s", initial.virtual_epoch, initial.path)
     checkpoint = load_checkpoint(checkpoint_path, fingerprint)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
         restore_rng_states(checkpoint["rng"])
         progress = Progress(**{name: checkpoint[name] for name in Progress.__dataclass_fields__})
         log.info(
-            "resuming after virtual epoch %d of %d (%s)", progress.virtual_epoch, len(ends), checkpoint_path
+            "resuming after virtual epoch %d of %d (%s)",
+            progress.epochs_run,
+            len(ends),
+            checkpoint_path,
         )
 
     labels = torch.from_numpy(train.labels.astype(np.float32))
@@ -283,7 +430,7 @@ def train_torch_model(
         while not progress.finished:
             model.train()
             loss_sum = 0.0
-            for step in epochs[progress.virtual_epoch]:
+            for step in epochs[progress.epochs_run]:
                 micro_batches = [
                     (
                         pad_batch([train.ids[i] for i in batch]).to(device),
@@ -291,12 +438,20 @@ def train_torch_model(
                     )
                     for batch in step
                 ]
+                schedule.apply(optimizer, progress.step)
                 loss_sum += accumulated_step(model, optimizer, micro_batches)
-                scheduler.step()
                 progress.step += 1
                 bar.update(1)
             valid_loss, valid_accuracy = validate_model(model, valid, device)
-            progress.record(ends[progress.virtual_epoch], loss_sum, valid_loss, valid_accuracy)
+            last_step = progress.step - 1
+            progress.record(
+                ends[progress.epochs_run],
+                loss_sum,
+                valid_loss,
+                valid_accuracy,
+                schedule.learning_rate(last_step),
+                schedule.beta1(last_step),
+            )
             if valid_loss < progress.best_valid_loss:
                 progress.best_virtual_epoch, progress.best_valid_loss = progress.virtual_epoch, valid_loss
                 progress.best_model = cpu_copy(model.state_dict())
@@ -304,18 +459,29 @@ def train_torch_model(
             else:
                 progress.epochs_without_improvement += 1
             stop_early = 0 < settings.patience <= progress.epochs_without_improvement
-            progress.finished = stop_early or progress.virtual_epoch == len(ends)
+            progress.finished = stop_early or progress.epochs_run == len(ends)
             row = progress.curves[-1]
             bar.set_postfix(valid_loss=f"{valid_loss:.4f}", valid_accuracy=f"{valid_accuracy:.4f}")
             log.info(
-                "virtual epoch %d/%d: train loss %.4f, valid loss %.4f, valid accuracy %.4f",
+                "virtual epoch %d/%d: train loss %.4f, valid loss %.4f, valid accuracy %.4f, learning rate %.3g",
                 progress.virtual_epoch,
-                len(ends),
+                progress.first_epoch + len(ends),
                 row["train_loss"],
                 row["valid_loss"],
                 row["valid_accuracy"],
+                row["learning_rate"],
             )
-            save_checkpoint(checkpoint_path, fingerprint, model, optimizer, scheduler, device, progress)
+            kept = checkpoint_dir / kept_checkpoint_name(progress.virtual_epoch)
+            save_checkpoint(
+                checkpoint_path,
+                fingerprint,
+                model,
+                optimizer,
+                device,
+                vocabulary,
+                progress,
+                copies=(kept,) if settings.keep_checkpoints == "all" else (),
+            )
             if stop_early:
                 log.info("stopping early: no lower valid loss for %d virtual epochs", settings.patience)
 
@@ -328,6 +494,8 @@ def train_torch_model(
         best_virtual_epoch=progress.best_virtual_epoch,
         examples_seen=progress.examples_seen,
         device=device.type,
+        first_epoch=progress.first_epoch,
+        kept_checkpoints=kept_after_run(checkpoint_dir, settings, initial, progress),
     )
 
 
@@ -336,24 +504,27 @@ def save_checkpoint(
     fingerprint: str,
     model: TextCNN,
     optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
     device: torch.device,
+    vocabulary: Vocabulary,
     progress: Progress,
+    copies: tuple[Path, ...] = (),
 ) -> None:
-    """Everything the rest of the run depends on, in one file replaced atomically."""
+    """Everything the rest of the run depends on, in one file replaced atomically; the same
+    bytes also go to each of ``copies`` (the kept checkpoint of this virtual epoch)."""
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "fingerprint": fingerprint,
         "model": cpu_copy(model.state_dict()),
+        "vocabulary": list(vocabulary.tokens),
         "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
         "rng": rng_states(device),
         **vars(progress),
     }
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, buffer.getvalue())
+    for target in (*copies, path):  # the kept copy first: a kill between the two redoes the epoch
+        write_bytes_atomic(target, buffer.getvalue())
 
 
 def state_dict_bytes(state: dict[str, torch.Tensor]) -> bytes:

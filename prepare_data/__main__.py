@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 
@@ -10,17 +9,18 @@ from common.atomic import atomic_outputs, dumps_json
 from common.errors import PipelineError, run_stage
 from common.params import load_params
 from common.prepared import PREPARED_DIR, RAW_DIR
-from common.tables import SUPPORTED_SUFFIXES
-from prepare_data.report import summary
+from common.tables import read_whole, table_suffix
+from prepare_data.report import SplitStats, summary
 from prepare_data.split import SPLITS, split_stream
-from prepare_data.stream import open_batches, reuse_freed_memory
+from prepare_data.split_plots import PLOT_FILES
+from prepare_data.stream import reuse_freed_memory
 
 SPLIT_METRICS = Path("metrics/split.json")
 log = logging.getLogger(__name__)
 
 
 def find_raw_file(raw_dir: Path = RAW_DIR) -> Path:
-    found = sorted(p for p in raw_dir.glob("reviews.*") if p.suffix in SUPPORTED_SUFFIXES)
+    found = sorted(p for p in raw_dir.glob("reviews.*") if table_suffix(p))
     if not found:
         raise PipelineError(f"{raw_dir}: no reviews.tsv/.csv/.parquet (run get_data first)")
     return found[0]
@@ -30,13 +30,21 @@ def main() -> None:
     reuse_freed_memory()
     params = load_params()
     raw = find_raw_file()
-    schema, batches = open_batches(raw)
     outputs = [PREPARED_DIR / f"{name}.parquet" for name in SPLITS]
-    with contextlib.closing(batches), atomic_outputs(*outputs, SPLIT_METRICS) as temps:
-        *parquet_temps, metrics_temp = temps
+    stats = SplitStats(params.split)
+    with atomic_outputs(*outputs, SPLIT_METRICS, *PLOT_FILES) as temps:
+        parquet_temps, (metrics_temp, *plot_temps) = temps[: len(SPLITS)], temps[len(SPLITS) :]
         sinks = dict(zip(SPLITS, parquet_temps, strict=True))
-        report = split_stream(schema, batches, params.data, params.split, sinks, source=str(raw))
+        report = read_whole(
+            raw,
+            lambda schema, batches: split_stream(
+                schema, batches, params.data, params.split, sinks, str(raw), stats=stats
+            ),
+        )
         metrics_temp.write_text(dumps_json(report))
+        plot_data = stats.plot_data()  # the label's and the text length's CDF per split
+        for path, temp in zip(PLOT_FILES, plot_temps, strict=True):
+            temp.write_text(dumps_json(plot_data[path]))
     log.info("%s split of %s:\n%s", params.split.method, raw, summary(report))
 
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
+
+import pyarrow as pa
 
 from common.atomic import atomic_outputs
 from common.errors import PipelineError, run_stage
 from common.params import DataParams, load_params
 from common.prepared import RAW_DIR
-from common.tables import SUPPORTED_SUFFIXES, read_table
+from common.tables import read_whole, table_suffix
 from prepare_data import s3_source
 from prepare_data.synthetic import generate_reviews, to_tsv
 
@@ -28,11 +31,11 @@ def raw_file_name(source: str) -> str:
     """``reviews`` plus the source's suffix (``.tsv`` for synthetic data)."""
     if source == "synthetic":
         return "reviews.tsv"
-    suffix = Path(source).suffix
-    if suffix not in SUPPORTED_SUFFIXES:
+    suffix = table_suffix(source)
+    if suffix is None:
         raise PipelineError(
             f"params.yaml: data.source: {source!r} is not 'synthetic' or a .tsv, .csv or .parquet path"
-            " or s3:// URL"
+            " (.tsv and .csv may end in .gz, .zst or .bz2) or s3:// URL"
         )
     return f"reviews{suffix}"
 
@@ -60,14 +63,24 @@ def check_source_dep(params: DataParams) -> None:
         )
 
 
+def validate_table(path: Path) -> tuple[int, int]:
+    """(rows, columns) of the table at ``path``, read in full by the reader prepare_data uses
+    (same types, same errors): a file get_data accepts is one prepare_data can read."""
+
+    def count(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> tuple[int, int]:
+        return sum(batch.num_rows for batch in batches), len(schema)
+
+    return read_whole(path, count)
+
+
 def fetch_s3(url: str, dest: Path) -> None:
     """Download ``url`` into ``dest`` and validate it as a table; errors name the URL."""
     s3_source.download(url, dest)
     try:
-        table = read_table(dest)
+        rows, columns = validate_table(dest)
     except PipelineError as error:
-        raise PipelineError(str(error).replace(str(dest), url)) from None
-    log.info("fetched %s (%d rows, %d columns)", url, table.num_rows, table.num_columns)
+        raise PipelineError(str(error).replace(str(dest), s3_source.redact(url))) from None
+    log.info("fetched %s (%d rows, %d columns)", s3_source.redact(url), rows, columns)
 
 
 def get_data(params: DataParams, raw_dir: Path = RAW_DIR) -> Path:
@@ -82,8 +95,8 @@ def get_data(params: DataParams, raw_dir: Path = RAW_DIR) -> Path:
             (temp_dir / name).write_bytes(to_tsv(generate_reviews(params.synthetic_rows, params.seed)))
         else:
             source = Path(params.source)
-            table = read_table(source)  # fail early, naming the file, if it is unreadable
-            log.info("copying %s (%d rows, %d columns)", source, table.num_rows, table.num_columns)
+            rows, columns = validate_table(source)  # fail early, naming the file and row
+            log.info("copying %s (%d rows, %d columns)", source, rows, columns)
             shutil.copyfile(source, temp_dir / name)
     return raw_dir / name
 

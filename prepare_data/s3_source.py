@@ -17,7 +17,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 from botocore.client import BaseClient
@@ -50,6 +50,15 @@ class S3Object:
     @property
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
+
+
+def redact(url: str) -> str:
+    """``url`` without the user name and password it may hold (``http://KEY:SECRET@host``)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
 
 
 def is_s3_url(source: str) -> bool:

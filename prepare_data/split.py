@@ -60,6 +60,17 @@ def check_columns(schema: pa.Schema, data: DataParams, split: SplitParams, sourc
             raise PipelineError(
                 f"{source}: column {column!r} ({key}) not found (columns: {', '.join(schema.names)})"
             )
+    text_type = schema.field(data.text_column).type
+    if pa.types.is_binary(text_type) or pa.types.is_large_binary(text_type):
+        raise PipelineError(
+            f"{source}: column {data.text_column!r} (data.text_column) holds bytes, not UTF-8 text"
+        )
+    if not (
+        pa.types.is_null(text_type) or pa.types.is_string(text_type) or pa.types.is_large_string(text_type)
+    ):
+        raise PipelineError(
+            f"{source}: column {data.text_column!r} (data.text_column) has type {text_type}; expected text"
+        )
     if split.method == "hash":
         for name in split.key:
             try:
@@ -145,13 +156,17 @@ def split_stream(
     sinks: Mapping[str, Sink],
     source: str = "input",
     row_group_rows: int = ROW_GROUP_ROWS,
+    stats: SplitStats | None = None,
 ) -> dict[str, object]:
     """Split ``batches`` into the parquet ``sinks`` (one per split); return the report.
+
+    ``stats``: where to accumulate the report's figures, for a caller that wants more of
+    them than the report (its plot data); a fresh ``SplitStats`` by default.
 
     On any error the sinks are left half-written: write them to temp files
     (``common.atomic.atomic_outputs``) so that nothing half-written is kept.
     """
-    stats = SplitStats(split)
+    stats = stats if stats is not None else SplitStats(split)
     times = TimeColumn(split.time_column, split.time_part, source)
     rows_read = 0
     writers: BackgroundWriters | None = None
@@ -168,6 +183,7 @@ def split_stream(
         # The report's figures (text normalizing and hashing, the leakage sets) are accumulated
         # on a thread of their own, beside this one's splitting and the writers' encoding.
         stats_worker = OrderedWorker("split-stats")
+        has_text = False
         for batch in batches:
             assignment = assign_batch(batch, data, split, source, rows_read + 1, times)
             rows_read += batch.num_rows
@@ -182,6 +198,7 @@ def split_stream(
             labels = assignment.is_positive[grouped].astype(np.int8)
             # The report first: queueing the writes may wait for the writer to finish a row group.
             texts = batch.column(data.text_column)
+            has_text = has_text or _has_text(texts)
             stats_worker.submit(
                 _add_stats, stats, split_index, labels, assignment.keys[grouped], texts, order, ranks
             )
@@ -197,6 +214,10 @@ def split_stream(
                     functools.partial(_split_part, inputs, order[rows], labels[rows], out_schema),
                 )
                 start += count
+        if not has_text:
+            raise PipelineError(
+                f"{source}: column {data.text_column!r} (data.text_column) is empty in every row"
+            )
         writers.start_closing()  # the last row groups are written while the report is finished
         stats_worker.drain()
         report = finish_report(stats, data, split, rows_read, source)
@@ -212,6 +233,14 @@ def split_stream(
     stats_worker.shutdown()
     writers.close()  # on an error, discards every file it has not closed
     return report
+
+
+def _has_text(texts: pa.Array) -> bool:
+    """Whether any text of the batch is neither null nor empty."""
+    if pa.types.is_null(texts.type) or texts.null_count == len(texts):
+        return False
+    longest = pc.max(pc.binary_length(texts)).as_py()
+    return bool(longest)
 
 
 def _split_part(inputs: pa.RecordBatch, rows: np.ndarray, labels: np.ndarray, schema: pa.Schema) -> pa.Table:

@@ -1,9 +1,7 @@
 """Streaming input (record batches) and output (parquet with a fixed row-group layout).
 
-Reading: a ``.tsv``/``.csv`` is cut into chunks of whole lines, each parsed by pyarrow's
-``read_csv`` on a background thread (``prefetch``) while the previous one is processed; a
-``.parquet`` is read batch by batch. Writing: each split goes to a ``SplitWriter`` whose row
-groups hold exactly ``ROW_GROUP_ROWS`` rows (the last one fewer), so the file's bytes do not
+Reading is ``common.tables`` (``open_batches``, ``read_whole``), re-exported here. Writing:
+each split goes to a ``SplitWriter`` whose row groups hold exactly ``ROW_GROUP_ROWS`` rows (the last one fewer), so the file's bytes do not
 depend on how the input was batched; writes run on a background thread (pyarrow releases the
 GIL while encoding). Every queue between the threads is short, so memory stays flat.
 """
@@ -14,24 +12,27 @@ import collections
 import contextlib
 import ctypes
 import os
-import queue
 import sys
-import threading
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from common.errors import PipelineError
-from common.tables import check_input_file, csv_options, unreadable
+from common.tables import BatchReader, open_batches, prefetch, read_whole
+
+__all__ = [
+    "BackgroundWriters",
+    "BatchReader",
+    "OrderedWorker",
+    "SplitWriter",
+    "open_batches",
+    "prefetch",
+    "read_whole",
+]
 
 ROW_GROUP_ROWS = 1 << 16
-CSV_CHUNK_BYTES = 1 << 22
-PARQUET_BATCH_ROWS = 1 << 16
 Sink = str | os.PathLike[str] | pa.NativeFile
 
 
@@ -52,186 +53,6 @@ def reuse_freed_memory() -> None:
     m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
     mallopt(m_mmap_threshold, 64 << 20)
     mallopt(m_trim_threshold, 256 << 20)
-
-
-def _line_chunks(stream: typing.BinaryIO, chunk_bytes: int) -> Iterator[memoryview]:
-    """The rest of ``stream`` in pieces of about ``chunk_bytes`` that end at a line end.
-
-    Each piece is a view of one buffer that the next piece overwrites: use it up (parse it)
-    before asking for the next. Reading into the same buffer, instead of a new bytes object
-    or two per piece, saves their copies and page faults (0.3 s of 0.4 s for 520 MiB here).
-    """
-    buffer = bytearray(chunk_bytes)
-    filled = 0
-    while True:
-        if filled == len(buffer):  # a line longer than the buffer: a bigger one
-            buffer = buffer + bytearray(len(buffer))
-        count = stream.readinto(memoryview(buffer)[filled:])
-        if not count:
-            break
-        end = filled + count
-        cut = buffer.rfind(b"\n", 0, end) + 1
-        if cut:
-            yield memoryview(buffer)[:cut]
-            buffer[: end - cut] = buffer[cut:end]
-            filled = end - cut
-        else:
-            filled = end
-    if filled:
-        yield memoryview(buffer)[:filled]
-
-
-def _csv_batches(
-    path: Path, chunk_bytes: int
-) -> tuple[pa.Schema, Iterator[pa.RecordBatch], typing.Callable[[], None]]:
-    """Schema and batches of a delimited file, parsed one chunk of lines at a time.
-
-    pyarrow's streaming reader reads up to 32 blocks ahead (128 MB at 4 MB blocks), so its
-    memory grows with the file up to that; here each chunk is parsed by ``read_csv`` (on
-    both cores) with the types inferred from the first chunk, and only ``prefetch``'s few
-    chunks are in memory. Lines are never split: values hold no newlines (pyarrow's
-    ``newlines_in_values`` is off, as in ``read_table``). The third item closes the file and
-    stops the reading thread, whether or not the batches were started.
-    """
-    read, parse = csv_options(path)
-    stream = open(path, "rb")  # noqa: SIM115 (closed by the generator below)
-    try:
-        chunks = _line_chunks(stream, chunk_bytes)
-        first = next(chunks, b"")  # the header line and the first rows
-        table = pacsv.read_csv(pa.BufferReader(first), read_options=read, parse_options=parse)
-    except BaseException:
-        stream.close()
-        raise
-    later_read = pacsv.ReadOptions(block_size=read.block_size, column_names=table.schema.names)
-    convert = pacsv.ConvertOptions(column_types=table.schema)
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        with stream:
-            yield from table.to_batches()
-            for chunk in chunks:
-                part = pacsv.read_csv(
-                    pa.BufferReader(chunk),
-                    read_options=later_read,
-                    parse_options=parse,
-                    convert_options=convert,
-                )
-                yield from part.to_batches()
-
-    prefetched = prefetch(batches())
-
-    def close() -> None:
-        try:
-            prefetched.close()
-        finally:
-            stream.close()
-
-    return table.schema, prefetched, close
-
-
-class BatchReader(Iterator[pa.RecordBatch]):
-    """An input file's record batches; ``close`` (called at the end of the batches too)
-    closes the file and stops its reading thread, even before the first batch was asked for,
-    which closing a generator that never started would not do."""
-
-    def __init__(self, batches: Iterator[pa.RecordBatch], close: typing.Callable[[], None]) -> None:
-        self._batches = batches
-        self._close = close
-
-    def __iter__(self) -> BatchReader:
-        return self
-
-    def __next__(self) -> pa.RecordBatch:
-        return next(self._batches)
-
-    def close(self) -> None:
-        try:
-            close = getattr(self._batches, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self._close()
-
-
-def open_batches(path: str | Path, block_size: int | None = None) -> tuple[pa.Schema, BatchReader]:
-    """The file's schema and an iterator over its record batches (at least one row in all).
-
-    Errors name the file: missing, empty, unreadable, or no rows. ``block_size`` (bytes of
-    CSV per batch) is for tests. Close the iterator if you stop before its end.
-    """
-    path = check_input_file(path)
-    parquet: pq.ParquetFile | None = None
-    try:
-        if path.suffix == ".parquet":
-            parquet = pq.ParquetFile(path)
-            schema, batches = parquet.schema_arrow, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS)
-            close = parquet.close
-        else:
-            schema, batches, close = _csv_batches(path, block_size or CSV_CHUNK_BYTES)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
-        if parquet is not None:
-            parquet.close()
-        raise unreadable(path, error) from None
-
-    def checked() -> Iterator[pa.RecordBatch]:
-        rows = 0
-        try:
-            for batch in batches:
-                rows += batch.num_rows
-                if batch.num_rows:
-                    yield batch
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
-            raise unreadable(path, error) from None
-        finally:
-            close()
-        if rows == 0:
-            raise PipelineError(f"{path}: has a header but no rows")
-
-    return schema, BatchReader(checked(), close)
-
-
-def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
-    """``batches``, produced ``depth`` ahead on a background thread: parsing the next chunk
-    (which releases the GIL) overlaps the work on this one. Errors surface in the consumer."""
-    slots: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: tuple[str, object]) -> bool:
-        """Queue ``item`` unless the consumer has stopped (the queue may then stay full)."""
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.05)
-            except queue.Full:
-                continue
-            return True
-        return False
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                if not put(("batch", batch)):
-                    return
-            put(("end", None))
-        except BaseException as error:  # handed to the consumer, which raises it
-            put(("error", error))
-
-    thread = threading.Thread(target=produce, name="batch-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, item = slots.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise typing.cast(BaseException, item)
-            yield typing.cast(pa.RecordBatch, item)
-    finally:
-        # Stopped early (an error downstream): free a producer blocked on a full queue; it
-        # sees `stop` within one put timeout and returns, whatever `depth`.
-        stop.set()
-        with contextlib.suppress(queue.Empty):
-            while True:
-                slots.get_nowait()
-        thread.join()
 
 
 class SplitWriter:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
@@ -26,7 +27,7 @@ from prepare_data.hashing import assign_buckets, farm_fingerprint, mix64
 from prepare_data.membership import SplitMembership
 from prepare_data.report import _TEXT_SALT, SPLITS, ks_distance, ks_from_counts, string_hashes, text_hashes
 from prepare_data.split import prepare, split_stream
-from prepare_data.stream import open_batches, prefetch
+from prepare_data.stream import open_batches, prefetch, read_whole
 
 DATA = DataParams()
 HASH = SplitParams()
@@ -327,14 +328,26 @@ def test_csv_file_streamed_in_small_blocks_equals_the_whole_file(tmp_path: Path)
         assert streamed[name].getvalue() == expected[name].getvalue()
 
 
-def test_a_bad_value_in_a_later_chunk_names_the_file(tmp_path: Path) -> None:
+def test_a_value_that_does_not_fit_a_later_chunk_widens_the_column_from_the_first_row(tmp_path: Path) -> None:
+    # The first chunks say PhraseId is an integer; row 2001 says it is text. The file is read
+    # again with the column as text, as pyarrow's read_csv of the whole file types it.
     path = tmp_path / "reviews.tsv"
     lines = [f"{i}\t{i}\tphrase {i}\t{i % 5}" for i in range(2000)] + ["x\t1\tbad id\t4"]
     path.write_text("PhraseId\tSentenceId\tPhrase\tSentiment\n" + "\n".join(lines) + "\n")
-    schema, batches = open_batches(path, block_size=4096)
-    sinks = {name: pa.BufferOutputStream() for name in SPLITS}
-    with pytest.raises(PipelineError, match=r"reviews\.tsv: cannot be read: .*'x'"):
-        split_stream(schema, batches, DATA, HASH, sinks)
+    whole = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter="\t"))
+    assert whole.schema.field("PhraseId").type == pa.string()
+    expected = {name: pa.BufferOutputStream() for name in SPLITS}
+    report = split_stream(whole.schema, whole.combine_chunks().to_batches(), DATA, HASH, expected)
+    attempts: list[dict[str, pa.BufferOutputStream]] = []
+
+    def split(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> dict:
+        attempts.append({name: pa.BufferOutputStream() for name in SPLITS})  # each starts afresh
+        return split_stream(schema, batches, DATA, HASH, attempts[-1])
+
+    assert read_whole(path, split, block_size=4096) == report
+    assert len(attempts) == 2
+    for name in SPLITS:
+        assert attempts[-1][name].getvalue() == expected[name].getvalue()
 
 
 @settings(max_examples=40, deadline=None)

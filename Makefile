@@ -7,11 +7,12 @@ INSTALLED := $(VENV)/.installed
 # Stage commands in dvc.yaml call `python`: make it the project's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install repro test lint format bench clean experiments compare plots plots-template chromium
+.PHONY: help install repro test verify lint format bench clean experiments compare plots plots-template chromium
 
 help:
 	@echo "make repro   create .venv if needed, install, run the pipeline (dvc repro)"
 	@echo "make test    install if needed, run ruff and the whole test suite"
+	@echo "make verify  reproduce the committed results here; artifact by artifact, same bits or not"
 	@echo "make lint    ruff check and format check"
 	@echo "make bench   run the benchmarks in benchmarks/"
 	@echo "make experiments  dvc exp show, with only the columns worth comparing"
@@ -30,6 +31,10 @@ repro: $(INSTALLED)
 
 test: $(INSTALLED) lint chromium
 	$(PYTHON) -m pytest
+
+# Reproduce the committed HEAD in a temp clone (every stage runs) and compare with dvc.lock.
+verify: $(INSTALLED)
+	$(PYTHON) scripts/verify.py
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -20,6 +21,13 @@ from common.errors import PipelineError
 from common.params import SplitParams
 from prepare_data.hashing import fill_nulls, mix64, mix64_inplace, numpy_bools, string_buffer, unaligned_loads
 from prepare_data.membership import SplitMembership
+from prepare_data.split_plots import (
+    LABEL_CDF_FILE,
+    TEXT_LENGTH_CDF_FILE,
+    TextLengths,
+    label_cdf_rows,
+    length_cdf_rows,
+)
 
 SPLITS = ("train", "valid", "test")
 # Below this many distinct keys per bucket, bucket sizes (and so split sizes and label
@@ -158,6 +166,7 @@ class SplitStats:
         self.texts = SplitMembership()
         self.dropped = {"label_not_mapped": 0, "null_key": 0, "not_sampled": 0, "unassigned": 0}
         self.rows_in_splits = 0
+        self.text_lengths = TextLengths(len(SPLITS))
 
     def add(
         self,
@@ -178,6 +187,14 @@ class SplitStats:
         self.keys.add(keys, tags)
         hashes, valid = text_hashes(texts)
         self.texts.add(hashes[valid], tags[valid])
+        self.text_lengths.add(split_index, texts)
+
+    def plot_data(self) -> dict[Path, list[dict[str, float | int]]]:
+        """The plot files of the split (``prepare_data.split_plots``) and their rows."""
+        return {
+            LABEL_CDF_FILE: label_cdf_rows(self.label_counts, SPLITS),
+            TEXT_LENGTH_CDF_FILE: length_cdf_rows(self.text_lengths.counts, SPLITS),
+        }
 
     def report(self) -> dict[str, object]:
         distinct_keys, keys_shared = self.keys.counts(SPLITS, 0)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import signal
 import sys
 from collections.abc import Callable
+from types import FrameType
 
 
 class PipelineError(Exception):
@@ -16,6 +19,7 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
     logging.basicConfig(level=logging.INFO, format=f"{name}: %(message)s", stream=sys.stderr, force=True)
     from common.runtime import check_runtime, log_overrides  # it imports this module
 
+    install_signal_handlers()
     try:
         log_overrides()
         check_runtime()
@@ -23,6 +27,43 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
     except PipelineError as error:
         print(f"{name}: error: {error}", file=sys.stderr)
         sys.exit(2)
+    except OSError as error:  # disk full, read-only folder, permissions: the path and the reason
+        print(f"{name}: error: {describe_os_error(error)}", file=sys.stderr)
+        sys.exit(2)
+    except Interrupted as signalled:
+        print(f"{name}: interrupted ({signalled.name}); outputs left as they were", file=sys.stderr)
+        sys.exit(128 + signalled.number)
     except KeyboardInterrupt:
-        print(f"{name}: interrupted; outputs left as they were", file=sys.stderr)
+        print(f"{name}: interrupted (SIGINT); outputs left as they were", file=sys.stderr)
         sys.exit(130)
+
+
+class Interrupted(BaseException):
+    """SIGTERM (or another signal) arrived: unwinds like Ctrl-C, so temp files are removed."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(number)
+        self.number = number
+        self.name = signal.Signals(number).name
+
+
+def _interrupt(number: int, frame: FrameType | None) -> None:
+    raise Interrupted(number)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM and SIGHUP (``kill``, a closed terminal, a CI timeout) unwind the stage like
+    Ctrl-C does: every ``finally`` runs, temp outputs are removed, one line is printed."""
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, _interrupt)
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for an ``OSError``: the path (when the error has one) and the reason."""
+    text = str(error).strip()
+    reason = error.strerror or (text.splitlines()[0] if text else type(error).__name__)
+    if error.errno == errno.ENOSPC or "No space left on device" in text:
+        reason = "No space left on device"
+    paths = [p for p in (error.filename, error.filename2) if p is not None]
+    where = " -> ".join(str(p) for p in paths)
+    return f"{where}: {reason}" if where else reason

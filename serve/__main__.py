@@ -1,0 +1,90 @@
+"""``python -m serve [--rev REV] [--host H] [--port P]``: the model as an HTTP service.
+
+Without ``--rev`` it serves the workspace's ``model/``; with it, that revision's model
+through DVC's API, after checking it against that revision's ``dvc.lock``. A model that
+fails its checks is refused with one line before the server starts. ``SERVE_API_TOKEN``
+turns on bearer-token access control. docs/serving.md has the details.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+
+from common.errors import run_stage
+from serve.app import create_app
+from serve.model_source import revision_model, workspace_model
+from train.model_store import MODEL_DIR
+
+TOKEN_VARIABLE = "SERVE_API_TOKEN"
+log = logging.getLogger("serve")
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, exiting 0 after a graceful shutdown on SIGTERM (an orchestrator's
+    ordinary stop) instead of re-raising the signal; SIGINT still ends it as a Ctrl-C."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals = [s for s in self._captured_signals if s != signal.SIGTERM]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m serve", description=__doc__.splitlines()[0])
+    parser.add_argument("--rev", help="git commit, branch, tag or DVC experiment whose model to serve")
+    parser.add_argument(
+        "--model", type=Path, default=MODEL_DIR, help="workspace model folder (without --rev)"
+    )
+    parser.add_argument("--host", default=os.environ.get("SERVE_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SERVE_PORT", "8000")))
+    parser.add_argument("--max-batch", type=int, default=64, help="most single-text requests per model call")
+    parser.add_argument(
+        "--max-wait-ms", type=float, default=0.0, help="extra wait for more texts to fill a batch (default 0)"
+    )
+    parser.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    model = revision_model(args.rev) if args.rev else workspace_model(args.model)
+    token = os.environ.get(TOKEN_VARIABLE) or None
+    log.info(
+        "serving %s (md5 %s) on http://%s:%d; access control: %s",
+        model.where,
+        model.info["md5"],
+        args.host,
+        args.port,
+        f"bearer token from {TOKEN_VARIABLE}"
+        if token
+        else f"none ({TOKEN_VARIABLE} unset: the service is open)",
+    )
+    app = create_app(model, token=token, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=args.access_log,
+        timeout_graceful_shutdown=30,
+        log_config=None,
+    )
+    server = GracefulServer(config)
+    server.run()
+    if not server.started:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run_stage("serve", main)

@@ -22,6 +22,7 @@ import logging
 import math
 import random
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -381,6 +382,10 @@ def train_torch_model(
     schedule = build_schedule(settings, total_steps)
 
     torch.manual_seed(seed)
+    # Nothing here draws from Python's or NumPy's global generators, but each checkpoint saves
+    # their states: seeded, a checkpoint's bytes (a DVC output when kept) repeat too.
+    random.seed(seed)
+    np.random.seed(seed)
     architecture = Architecture.from_settings(settings, len(vocabulary))
     model = TextCNN(architecture)
     if initial is not None:
@@ -499,6 +504,22 @@ def train_torch_model(
     )
 
 
+def canonical(value: Any) -> Any:
+    """``value`` rebuilt so that its pickle depends on its contents alone: fresh containers and
+    interned strings. Pickle writes an object met twice as a reference to the first, so the
+    same curves built in one process, or partly loaded from a checkpoint, would otherwise give
+    other bytes (a resumed run's kept checkpoints would differ from an uninterrupted run's)."""
+    if isinstance(value, dict):
+        return {canonical(key): canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(canonical(item) for item in value)
+    if isinstance(value, str):
+        return sys.intern(value)
+    return value
+
+
 def save_checkpoint(
     path: Path,
     fingerprint: str,
@@ -521,7 +542,7 @@ def save_checkpoint(
         **vars(progress),
     }
     buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
+    torch.save(canonical(checkpoint), buffer)
     path.parent.mkdir(parents=True, exist_ok=True)
     for target in (*copies, path):  # the kept copy first: a kill between the two redoes the epoch
         write_bytes_atomic(target, buffer.getvalue())

@@ -1,7 +1,17 @@
-"""Atomic outputs: write to a temp path beside the target, then rename over it.
+"""Atomic outputs: a stage's outputs are replaced as one unit, or not at all.
 
-A stage that is killed, or fails validation, never leaves a half-written output, and
-never replaces a good output with a bad one.
+Each output is first written to a temp path beside it (``.<name>.tmp-XXXX`` in the same
+folder; for an output folder, beside the folder, so never inside a DVC output folder), then
+renamed over it. A stage that is killed, or fails validation, never leaves a half-written
+output, and never replaces a good output with a bad one.
+
+A set of outputs takes several renames, and a kill between two of them would leave some new and
+some old (``train.parquet`` of one run beside ``valid.parquet`` of another). So a set is
+committed under markers: a ``.<name>.replacing`` file beside each output is written before the
+first rename and removed after the last. Outputs with a marker are refused by
+``check_complete``, which every stage calls on what it reads, until the writing stage runs
+again and replaces the whole set. Each run of a stage also deletes the temp paths that an
+earlier, killed run (``kill -9``, a lost machine) left beside its outputs.
 """
 
 from __future__ import annotations
@@ -15,15 +25,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from common.errors import PipelineError
+
+MARKER_SUFFIX = ".replacing"
+
+
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}.tmp-"
+
 
 def _temp_sibling(target: Path, directory: bool) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{target.name}.tmp-"
+    prefix = _temp_prefix(target)
     if directory:
         return Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
     fd, name = tempfile.mkstemp(prefix=prefix, dir=target.parent)
     os.close(fd)
     return Path(name)
+
+
+def marker_path(target: Path) -> Path:
+    return target.parent / f".{target.name}{MARKER_SUFFIX}"
 
 
 def _remove(path: Path) -> None:
@@ -32,6 +54,17 @@ def _remove(path: Path) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def remove_stale_temps(target: Path) -> list[Path]:
+    """Delete the temp paths a killed run left beside ``target``; return them."""
+    if not target.parent.is_dir():
+        return []
+    stale = sorted(target.parent.glob(f"{_temp_prefix(target)}*"))
+    stale += sorted(target.parent.glob(f"{_temp_prefix(marker_path(target))}*"))
+    for path in stale:
+        _remove(path)
+    return stale
 
 
 def _replace(temp: Path, target: Path) -> None:
@@ -46,24 +79,84 @@ def _replace(temp: Path, target: Path) -> None:
         os.replace(temp, target)
 
 
+def check_complete(*paths: str | os.PathLike[str]) -> None:
+    """Refuse ``paths`` (or folders holding them) that a killed stage left half-replaced."""
+    for path in map(Path, paths):
+        for target in (path, *path.parents):
+            if target.name and marker_path(target).exists():
+                raise PipelineError(
+                    f"{path}: the run that wrote it was killed while replacing its outputs, so they "
+                    f"may come from two runs ({marker_path(target)} is left); run that stage again "
+                    "(dvc repro)"
+                )
+
+
+def _with_path(error: OSError, finals: list[Path]) -> OSError:
+    """``error`` naming the output it concerns: pyarrow's write errors name no file, and the
+    temp path (``.train.parquet.tmp-x1y2``) means nothing to a user."""
+    if error.filename is None:
+        error.filename = ", ".join(map(str, finals))
+        return error
+    name = Path(os.fsdecode(error.filename)).name
+    for final in finals:
+        if name.startswith(_temp_prefix(final)) or name.startswith(_temp_prefix(marker_path(final))):
+            error.filename = str(final)
+    return error
+
+
 @contextlib.contextmanager
 def atomic_outputs(
     *files: str | os.PathLike[str], dirs: tuple[str | os.PathLike[str], ...] = ()
 ) -> Iterator[list[Path]]:
-    """Yield temp paths for ``files`` then ``dirs``; rename them all into place only if the
-    block succeeds. A temp path for one of ``dirs`` is an empty directory to fill.
+    """Yield temp paths for ``files`` then ``dirs``; rename them all into place, as one unit,
+    only if the block succeeds. A temp path for one of ``dirs`` is an empty directory to fill.
     """
     finals = [Path(t) for t in (*files, *dirs)]
-    temps = [_temp_sibling(t, directory=i >= len(files)) for i, t in enumerate(finals)]
+    temps: list[Path] = []
     try:
+        for final in finals:
+            remove_stale_temps(final)
+        for i, final in enumerate(finals):
+            temps.append(_temp_sibling(final, directory=i >= len(files)))
         yield temps
-    except BaseException:
+        for temp in temps:
+            os.chmod(temp, 0o755 if temp.is_dir() else 0o644)
+        _commit(temps, finals)
+    except BaseException as error:
         for temp in temps:
             _remove(temp)
+        if isinstance(error, OSError):
+            raise _with_path(error, finals)  # noqa: B904 (the same error, with its path)
+        raise
+
+
+def _commit(temps: list[Path], finals: list[Path]) -> None:
+    """Rename ``temps`` over ``finals``; under markers when that takes more than one rename."""
+    several = len(finals) > 1 or any(t.is_dir() and f.exists() for t, f in zip(temps, finals, strict=True))
+    markers = [marker_path(final) for final in finals] if several else []
+    note = json.dumps({"outputs": [str(f) for f in finals]}).encode()
+    try:
+        for marker in markers:
+            _write_new(marker, note)
+    except BaseException:  # nothing renamed yet: the outputs are all old
+        for marker in markers:
+            _remove(marker)
         raise
     for temp, final in zip(temps, finals, strict=True):
-        os.chmod(temp, 0o755 if temp.is_dir() else 0o644)
         _replace(temp, final)
+    for marker in markers:
+        marker.unlink()
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(name, path)
+    except BaseException:
+        _remove(Path(name))
+        raise
 
 
 def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from common.atomic import check_complete
 from common.errors import PipelineError
 
 RAW_DIR = Path("data/raw")
@@ -19,6 +20,7 @@ def read_split(
 ) -> tuple[list[str], np.ndarray]:
     """Texts and 0/1 labels of one split; errors on a missing file, column, nulls or no rows."""
     path = prepared_dir / f"{name}.parquet"
+    check_complete(path)
     if not path.is_file():
         raise PipelineError(f"{path}: not found (run prepare_data first)")
     table = pq.read_table(path)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from common.atomic import atomic_outputs, dumps_json
+from common.atomic import atomic_outputs, check_complete, dumps_json
 from common.errors import run_stage
 from common.params import load_params
 from common.prepared import PREPARED_DIR, read_split, require_both_classes
 from evaluate.metrics import classification_metrics, confusion_rows, precision_recall_points, roc_points
-from train.model_store import load_scorer
+from train.model_store import MODEL_DIR, load_scorer
 
 METRICS_FILE = Path("metrics/model_performance.json")
 PLOTS_DIR = Path("metrics/plots")
@@ -21,6 +21,7 @@ def main() -> None:
     params = load_params()
     texts, labels = read_split("test", params.data.text_column)
     require_both_classes(str(PREPARED_DIR / "test.parquet"), labels)
+    check_complete(MODEL_DIR)
     scorer = load_scorer()
     scores, predicted = scorer.predict(texts)
     metrics = classification_metrics(labels, predicted, scores)

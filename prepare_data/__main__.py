@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from common.atomic import atomic_outputs, dumps_json
+from common.atomic import atomic_outputs, check_complete, dumps_json
 from common.errors import PipelineError, run_stage
 from common.params import load_params
 from common.prepared import PREPARED_DIR, RAW_DIR
@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def find_raw_file(raw_dir: Path = RAW_DIR) -> Path:
+    check_complete(raw_dir)
     found = sorted(p for p in raw_dir.glob("reviews.*") if table_suffix(p))
     if not found:
         raise PipelineError(f"{raw_dir}: no reviews.tsv/.csv/.parquet (run get_data first)")
@@ -30,11 +31,12 @@ def main() -> None:
     reuse_freed_memory()
     params = load_params()
     raw = find_raw_file()
-    outputs = [PREPARED_DIR / f"{name}.parquet" for name in SPLITS]
     stats = SplitStats(params.split)
-    with atomic_outputs(*outputs, SPLIT_METRICS, *PLOT_FILES) as temps:
-        parquet_temps, (metrics_temp, *plot_temps) = temps[: len(SPLITS)], temps[len(SPLITS) :]
-        sinks = dict(zip(SPLITS, parquet_temps, strict=True))
+    # data/prepared is replaced as a whole folder: its temp is beside it, not inside it (a
+    # DVC output folder), and the splits, report and plot data are replaced as one set.
+    with atomic_outputs(SPLIT_METRICS, *PLOT_FILES, dirs=(PREPARED_DIR,)) as temps:
+        metrics_temp, *plot_temps, prepared_temp = temps
+        sinks = {name: prepared_temp / f"{name}.parquet" for name in SPLITS}
         report = read_whole(
             raw,
             lambda schema, batches: split_stream(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from tests.conftest import Repo, params, performance
 
@@ -47,3 +48,44 @@ def test_torch_experiment_is_trained_scored_and_listed(repo: Repo) -> None:
     rerun = repo.dvc("exp", "run", "-S", "train.model=torch")
     assert "Running stage 'train'" not in rerun.stdout
     assert (repo.path / "model/model.pt").read_bytes() == model_bytes
+
+
+def lock_outs(repo: Repo, stage: str) -> dict[str, dict]:
+    lock = yaml.safe_load((repo.path / "dvc.lock").read_text())
+    return {out["path"]: out for out in lock["stages"][stage]["outs"]}
+
+
+def test_kept_checkpoints_and_a_continued_run_through_dvc(repo: Repo) -> None:
+    torch_run = ("-S", "train.model=torch")
+    repo.dvc("exp", "run", *torch_run)
+    plain = lock_outs(repo, "train")
+    repo.dvc("exp", "run", *torch_run, "-S", "train.torch.keep_checkpoints=all")
+    kept = lock_outs(repo, "train")
+    # The kept checkpoints are checkpoints/' own output: model/ has the same hash.
+    assert kept["model"]["md5"] == plain["model"]["md5"]
+    assert plain["checkpoints"]["nfiles"] == 0 and kept["checkpoints"]["nfiles"] == 8
+
+    # Train a bit longer from virtual epoch 8 with a fixed budget of 2,000 more examples.
+    longer = (
+        *torch_run,
+        "-S", "train.torch.keep_checkpoints=all",
+        "-S", "train.torch.init_from=8",
+        "-S", "train.torch.stop_point=null",
+        "-S", "train.torch.training_examples=2000",
+        "-S", "train.torch.checkpoints=2",
+        "-S", "train.torch.schedule=one_cycle",
+    )  # fmt: skip
+    repo.dvc("exp", "run", *longer)
+    assert repo.params()["train"]["torch"]["stop_point"] is None
+    meta = json.loads((repo.path / "model/meta.json").read_text())
+    assert (meta["started_after_virtual_epoch"], meta["examples_seen"]) == (8, 2000)
+    curves = json.loads((repo.path / "metrics/training_curves.json").read_text())
+    assert [row["virtual_epoch"] for row in curves] == list(range(1, 11))
+    continued = lock_outs(repo, "train")
+    assert continued["checkpoints"]["nfiles"] == 10
+
+    # Run again from what dvc.lock records (its checkpoints/ holds what the run started from):
+    # the same outputs, bit for bit.
+    before = (repo.path / "dvc.lock").read_text()
+    repo.dvc("repro", "--force", "--single-item", "train")
+    assert (repo.path / "dvc.lock").read_text() == before

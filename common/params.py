@@ -93,6 +93,7 @@ INT_BOUNDS: dict[str, tuple[int, int]] = {
     "train.torch.checkpoints": (1, 100_000),
     "train.torch.patience": (0, 100_000),
     "train.torch.init_from": (1, 100_000),
+    "train.torch.processes": (1, 1024),
 }
 
 
@@ -130,6 +131,10 @@ class SplitParams:
     # (null) the report only warns above 0.05. `seed` drives the random-split contrast only.
     max_ks: float | None = None
     seed: int = 42
+    # Where the split runs: this process (local) or a PySpark job (docs/spark.md); the same
+    # rows either way. spark_master: null takes $SPARK_MASTER, else local[*].
+    engine: Literal["local", "spark"] = "local"
+    spark_master: str | None = None
 
     def ranges(self) -> dict[str, tuple[int, int]]:
         return {"train": self.train, "valid": self.valid, "test": self.test}
@@ -172,6 +177,10 @@ class SplitParams:
                 (alo, ahi), (blo, bhi) = ranges[a], ranges[b]
                 if alo < bhi and blo < ahi:
                     raise PipelineError(f"{key}.{a} [{alo}, {ahi}) overlaps {key}.{b} [{blo}, {bhi})")
+        if self.spark_master is not None and not self.spark_master:
+            raise PipelineError(
+                f"{key}.spark_master: an empty master URL (use null for $SPARK_MASTER or local[*])"
+            )
         if self.method == "sequential" and not self.time_column:
             raise PipelineError(f"{key}.time_column: required by method sequential (the date or time column)")
 
@@ -232,6 +241,8 @@ class TorchParams:
     # checkpoint stays in checkpoints/. init_from: start from a kept virtual epoch or a file.
     keep_checkpoints: Literal["last", "all"] = "last"
     init_from: int | str | None = None
+    # Processes of one run under torch.distributed.run (DistributedDataParallel, docs/distributed.md).
+    processes: int = 1
 
     def validate(self, key: str) -> None:
         at_least_one = {
@@ -245,6 +256,7 @@ class TorchParams:
             "batch_size": self.batch_size,
             "grad_accum_steps": self.grad_accum_steps,
             "checkpoints": self.checkpoints,
+            "processes": self.processes,
         }
         for name, value in at_least_one.items():
             if value < 1:

@@ -79,14 +79,9 @@ class SplitMembership:
     def counts(self, split_names: tuple[str, ...], shift: int) -> tuple[dict[str, int], int]:
         """Distinct values per split, and values seen in more than one split, for the 3-bit
         group of the tags at ``shift`` (0: the hash split, 3: the random contrast)."""
-        histogram = self._tag_histogram()
-        group = (np.arange(1 << TAG_BITS) >> shift) & 7  # of each tag
-        per_split = {
-            name: int(histogram[(group >> bit) & 1 == 1].sum()) for bit, name in enumerate(split_names)
-        }
-        return per_split, int(histogram[_POPCOUNT3[group] > 1].sum())
+        return tag_counts(self.tag_histogram(), split_names, shift)
 
-    def _tag_histogram(self) -> np.ndarray:
+    def tag_histogram(self) -> np.ndarray:
         """How many distinct values have each tag: every count follows from it. One pass
         over the values, shard by shard (no copy of all of them), kept until the next add."""
         self._merge()
@@ -99,3 +94,11 @@ class SplitMembership:
     def __len__(self) -> int:
         self._merge()
         return self._stored
+
+
+def tag_counts(histogram: np.ndarray, split_names: tuple[str, ...], shift: int) -> tuple[dict[str, int], int]:
+    """``SplitMembership.counts`` from the histogram of tags (how many distinct values have each
+    of the 64 tags), however it was counted: here, or by the Spark engine's ``GROUP BY``."""
+    group = (np.arange(1 << TAG_BITS) >> shift) & 7  # of each tag
+    per_split = {name: int(histogram[(group >> bit) & 1 == 1].sum()) for bit, name in enumerate(split_names)}
+    return per_split, int(histogram[_POPCOUNT3[group] > 1].sum())

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from common.errors import PipelineError
 from common.params import SplitParams
 from prepare_data.hashing import fill_nulls, mix64, mix64_inplace, numpy_bools, string_buffer, unaligned_loads
-from prepare_data.membership import SplitMembership
+from prepare_data.membership import SplitMembership, tag_counts
 from prepare_data.split_plots import (
     LABEL_CDF_FILE,
     TEXT_LENGTH_CDF_FILE,
@@ -197,32 +197,46 @@ class SplitStats:
         }
 
     def report(self) -> dict[str, object]:
-        distinct_keys, keys_shared = self.keys.counts(SPLITS, 0)
-        _, texts_shared = self.texts.counts(SPLITS, 0)
-        _, random_keys_shared = self.keys.counts(SPLITS, 3)
-        _, random_texts_shared = self.texts.counts(SPLITS, 3)
-        counts = dict(zip(SPLITS, self.label_counts, strict=True))
-        rows = {name: int(c.sum()) for name, c in counts.items()}
-        return {
-            "method": self.split.method,
-            "rows": rows,
-            "positive_rate": {
-                name: round(float(c[1] / c.sum()), 6) if c.sum() else 0.0 for name, c in counts.items()
-            },
-            "distinct_keys": distinct_keys,
-            "distinct_keys_total": len(self.keys),
-            "ks_distance": {
-                f"{a}_{b}": round(ks_from_counts(counts[a], counts[b]), 6)
-                for a, b in itertools.combinations(SPLITS, 2)
-            },
-            "leakage": {"keys_in_several_splits": keys_shared, "texts_in_several_splits": texts_shared},
-            "random_split_leakage": {
-                "keys_in_several_splits": random_keys_shared,
-                "texts_in_several_splits": random_texts_shared,
-                "seed": self.split.seed,
-            },
-            "dropped": dict(self.dropped),
-        }
+        return build_report(
+            self.split, self.label_counts, self.keys.tag_histogram(), self.texts.tag_histogram(), self.dropped
+        )
+
+
+def build_report(
+    split: SplitParams,
+    label_counts: np.ndarray,
+    key_tags: np.ndarray,
+    text_tags: np.ndarray,
+    dropped: Mapping[str, int],
+) -> dict[str, object]:
+    """The report from its figures: rows per split and label (3 x 2), and the histograms of the
+    tags of distinct keys and texts (``prepare_data.membership``). Both engines end here."""
+    distinct_keys, keys_shared = tag_counts(key_tags, SPLITS, 0)
+    _, texts_shared = tag_counts(text_tags, SPLITS, 0)
+    _, random_keys_shared = tag_counts(key_tags, SPLITS, 3)
+    _, random_texts_shared = tag_counts(text_tags, SPLITS, 3)
+    counts = dict(zip(SPLITS, label_counts, strict=True))
+    rows = {name: int(c.sum()) for name, c in counts.items()}
+    return {
+        "method": split.method,
+        "rows": rows,
+        "positive_rate": {
+            name: round(float(c[1] / c.sum()), 6) if c.sum() else 0.0 for name, c in counts.items()
+        },
+        "distinct_keys": distinct_keys,
+        "distinct_keys_total": int(key_tags.sum()),
+        "ks_distance": {
+            f"{a}_{b}": round(ks_from_counts(counts[a], counts[b]), 6)
+            for a, b in itertools.combinations(SPLITS, 2)
+        },
+        "leakage": {"keys_in_several_splits": keys_shared, "texts_in_several_splits": texts_shared},
+        "random_split_leakage": {
+            "keys_in_several_splits": random_keys_shared,
+            "texts_in_several_splits": random_texts_shared,
+            "seed": split.seed,
+        },
+        "dropped": dict(dropped),
+    }
 
 
 def check_report(report: Mapping[str, object], split: SplitParams, source: str) -> list[str]:

@@ -26,6 +26,9 @@ from train.model_store import MODEL_DIR
 
 TOKEN_VARIABLE = "SERVE_API_TOKEN"
 log = logging.getLogger("serve")
+# Reading a revision from an S3 remote: botocore's INFO lines (where it found credentials) are noise.
+for _name in ("botocore", "aiobotocore", "s3fs"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 class GracefulServer(uvicorn.Server):

@@ -105,7 +105,8 @@ def revision_model(rev: str, root: Path = Path(".")) -> ModelFiles:
             sha = resolve_rev(repo.scm, rev)
         except RevError:
             raise PipelineError(f"--rev {rev}: no such commit, branch, tag or experiment") from None
-        fs = DVCFileSystem(repo=repo, rev=sha)
+        # By URL: given a Repo object, DVCFileSystem would read its workspace, not ``rev``.
+        fs = DVCFileSystem(url=str(root), rev=sha)
         lock_where = f"{rev}:{LOCK_FILE}"
         if not fs.isfile(LOCK_FILE):
             raise PipelineError(f"{lock_where}: not found; cannot check the model of --rev {rev}")

@@ -11,16 +11,21 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from common.errors import PipelineError
 from tests.conftest import Repo, run_module
+from tests.conftest import test_env as stage_env
 from tests.model_support import malicious_pickle, small_model
 from tests.remote_repos import add_bare_origin, clone
 from tests.s3_server import MotoServer
+from tests.serve_support import ServeProcess, refusal
 from train.model_store import (
     MANIFEST_FILE,
     SKLEARN_FILE,
@@ -100,11 +105,29 @@ def replace_remote_object(server: MotoServer, md5: str, data: bytes) -> None:
     client.put_object(Bucket=BUCKET, Key=key, Body=data)
 
 
-def pulled_tampered_clone(
-    repo_factory: Callable[..., Repo], server: MotoServer, tmp_path: Path, marker: Path
-) -> Repo:
-    """A clone whose ``dvc pull`` (``verify = false``) checked out an attacker's model.pkl."""
-    client = server.client()
+def assert_one_line_refusal(result: subprocess.CompletedProcess[str], stage: str, start: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"{stage}: error: {start}"), lines[0]
+    assert "refusing to load" in lines[0]
+
+
+def predict_in(repo: Repo) -> subprocess.CompletedProcess[str]:
+    env = stage_env()
+    env["PYTHONPATH"] = str(repo.path)
+    command = ["--input", "data/prepared/test.parquet", "--output", "p.parquet", "--key", "PhraseId"]
+    return subprocess.run(
+        [sys.executable, "-m", "predict", *command], cwd=repo.path, env=env, capture_output=True, text=True
+    )
+
+
+@pytest.mark.integration
+def test_a_tampered_remote_model_is_refused_by_evaluate_predict_and_serve_without_running_it(
+    repo_factory: Callable[..., Repo], s3_env: MotoServer, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pwned-by-pickle"
+    client = s3_env.client()
     if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
         client.create_bucket(Bucket=BUCKET)
     repo = repo_factory()
@@ -112,25 +135,31 @@ def pulled_tampered_clone(
     repo.commit("run the pipeline")
     add_bare_origin(repo, tmp_path / "origin.git")
     repo.dvc("push")
-    model_pkl_md5 = hashlib.md5((repo.path / "model" / SKLEARN_FILE).read_bytes()).hexdigest()
-    replace_remote_object(server, model_pkl_md5, malicious_pickle(marker))
+    locked = yaml.safe_load((repo.path / "dvc.lock").read_text())["stages"]["train"]["outs"]
+    model_md5 = next(out["md5"] for out in locked if out["path"] == "model")
 
+    # Untouched remote: `serve --rev main` in a clone with an empty cache reads model/ from S3.
+    reader = clone(tmp_path / "origin.git", tmp_path / "reader")
+    server = ServeProcess(["--rev", "main"], reader.path, tmp_path / "reader.log")
+    try:
+        server.wait_ready()
+        status, info = server.request("GET", "/model")
+        assert status == 200 and info["md5"] == model_md5 and info["matches_dvc_lock"], info
+        assert info["git_revision"] == repo.run("git", "rev-parse", "main").stdout.strip()
+    finally:
+        assert server.stop() == 0
+
+    model_pkl_md5 = hashlib.md5((repo.path / "model" / SKLEARN_FILE).read_bytes()).hexdigest()
+    replace_remote_object(s3_env, model_pkl_md5, malicious_pickle(marker))
     coworker = clone(tmp_path / "origin.git", tmp_path / "coworker")
     coworker.dvc("remote", "modify", "--local", "storage", "verify", "false")
     coworker.dvc("pull")
     assert (coworker.path / "model" / SKLEARN_FILE).read_bytes() == malicious_pickle(marker)
-    return coworker
 
-
-@pytest.mark.integration
-def test_a_tampered_remote_model_is_refused_by_evaluate_without_running_it(
-    repo_factory: Callable[..., Repo], s3_env: MotoServer, tmp_path: Path
-) -> None:
-    marker = tmp_path / "pwned-by-pickle"
-    coworker = pulled_tampered_clone(repo_factory, s3_env, tmp_path, marker)
-    result = run_module("evaluate", coworker.path)
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("evaluate: error: model/model.pkl: SHA-256"), result.stderr
-    assert "refusing to load" in lines[-1] and "Traceback" not in result.stderr
+    assert_one_line_refusal(run_module("evaluate", coworker.path), "evaluate", "model/model.pkl: SHA-256")
+    assert_one_line_refusal(predict_in(coworker), "predict", "model/model.pkl: SHA-256")
+    assert_one_line_refusal(refusal([], coworker.path), "serve", "model/model.pkl: SHA-256")
+    assert_one_line_refusal(refusal(["--rev", "main"], coworker.path), "serve", "main:model: DVC hash")
+    fresh = clone(tmp_path / "origin.git", tmp_path / "fresh")  # straight from the tampered remote
+    assert_one_line_refusal(refusal(["--rev", "main"], fresh.path), "serve", "main:model: DVC hash")
     assert not marker.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -17,6 +18,8 @@ class PipelineError(Exception):
 def run_stage(name: str, main: Callable[[], None]) -> None:
     """Run a stage's ``main``; on ``PipelineError`` print one line and exit non-zero."""
     logging.basicConfig(level=logging.INFO, format=f"{name}: %(message)s", stream=sys.stderr, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_redact_record)
     from common.runtime import check_runtime, log_overrides  # it imports this module
 
     install_signal_handlers()
@@ -25,10 +28,10 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
         check_runtime()
         main()
     except PipelineError as error:
-        print(f"{name}: error: {error}", file=sys.stderr)
+        print(f"{name}: error: {redact_urls(str(error))}", file=sys.stderr)
         sys.exit(2)
     except OSError as error:  # disk full, read-only folder, permissions: the path and the reason
-        print(f"{name}: error: {describe_os_error(error)}", file=sys.stderr)
+        print(f"{name}: error: {redact_urls(describe_os_error(error))}", file=sys.stderr)
         sys.exit(2)
     except Interrupted as signalled:
         print(f"{name}: interrupted ({signalled.name}); outputs left as they were", file=sys.stderr)
@@ -36,6 +39,24 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print(f"{name}: interrupted (SIGINT); outputs left as they were", file=sys.stderr)
         sys.exit(130)
+
+
+# The user name and password of a URL (`http://KEY:SECRET@host`, `s3://KEY:SECRET@bucket`):
+# everything after `://` up to an `@`, within one token.
+_URL_USERINFO = re.compile(r"(?<=://)[^\s'\"@]*@")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the credentials of every URL in it replaced by ``***``."""
+    return _URL_USERINFO.sub("***@", text)
+
+
+def _redact_record(record: logging.LogRecord) -> bool:
+    """A logging filter: no log line shows a URL's credentials."""
+    message = record.getMessage()
+    if "@" in message:
+        record.msg, record.args = redact_urls(message), None
+    return True
 
 
 class Interrupted(BaseException):

@@ -48,6 +48,7 @@ def check_source_dep(params: DataParams) -> None:
     if params.source == "synthetic":
         return
     if s3_source.is_s3_url(params.source):
+        s3_source.parse_s3_url(params.source)  # refuses credentials in the URL first
         if params.source_dep != params.source:
             raise PipelineError(
                 f"params.yaml: data.source_dep: must be {params.source!r} (the same as data.source) so that "

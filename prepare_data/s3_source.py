@@ -15,16 +15,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-from common.errors import PipelineError
+from common.errors import PipelineError, redact_urls
 
 log = logging.getLogger(__name__)
 # The stage logs at INFO; botocore's INFO lines (where it found credentials) are noise there.
@@ -40,6 +41,7 @@ ACCESS_ERRORS = {
     "403",
 }
 MISSING_OBJECT_ERRORS = {"NoSuchKey", "404", "NotFound"}
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,7 @@ class S3Object:
 
 def redact(url: str) -> str:
     """``url`` without the user name and password it may hold (``http://KEY:SECRET@host``)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+    return redact_urls(url)
 
 
 def is_s3_url(source: str) -> bool:
@@ -69,6 +67,15 @@ def parse_s3_url(url: str) -> S3Object:
     """``s3://bucket/key`` -> S3Object; an error naming the URL if either part is missing."""
     parts = urlsplit(url)
     key = parts.path.lstrip("/")
+    # A bucket name is 3-63 characters of a-z, 0-9, "." and "-": with an "@" after anything
+    # else, the URL holds a user name and password (a secret may hold "/" too).
+    first = url.removeprefix("s3://").split("/", 1)[0]
+    if "@" in parts.netloc or ("@" in url and not _BUCKET.fullmatch(first)):
+        raise PipelineError(
+            f"params.yaml: data.source: {redact(url)!r}: credentials in an s3:// URL are refused "
+            "(params.yaml is committed, and URLs are logged); set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+        )
     if parts.scheme != "s3" or not parts.netloc or not key or key.endswith("/"):
         raise PipelineError(f"params.yaml: data.source: {url!r} is not an s3://bucket/key URL of one object")
     if parts.query or parts.fragment:
@@ -94,7 +101,7 @@ def _describe_client_error(source: S3Object, endpoint: str, error: ClientError) 
             f"{source.url}: access denied by {endpoint} ({code}); check AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
         )
-    message = str(error.response.get("Error", {}).get("Message", "")).strip()
+    message = redact(str(error.response.get("Error", {}).get("Message", "")).strip().replace("\n", " "))
     return f"{source.url}: S3 error {code} from {endpoint}" + (f": {message}" if message else "")
 
 
@@ -104,7 +111,7 @@ def download(url: str, dest: Path) -> str:
     endpoint = "the default S3 endpoint"
     try:
         client = s3_client()
-        endpoint = client.meta.endpoint_url
+        endpoint = redact(client.meta.endpoint_url)
         response = client.get_object(Bucket=source.bucket, Key=source.key)
         etag = str(response["ETag"]).strip('"')
         expected_size = int(response["ContentLength"])
@@ -131,7 +138,8 @@ def download(url: str, dest: Path) -> str:
         ) from None
     except BotoCoreError as error:
         # Connection refused or reset, timeouts, a body cut short: botocore's one-line message.
-        raise PipelineError(f"{source.url}: download from {endpoint} failed: {error}") from None
+        detail = redact(str(error).strip().splitlines()[0]) if str(error).strip() else type(error).__name__
+        raise PipelineError(f"{source.url}: download from {endpoint} failed: {detail}") from None
     except OSError as error:  # writing the download: disk full, permissions
         raise PipelineError(f"{source.url}: cannot write {dest}: {error.strerror or error}") from None
     if size != expected_size:

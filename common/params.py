@@ -208,7 +208,7 @@ class SvmParams:
 
 @dataclasses.dataclass(frozen=True)
 class TorchParams:
-    """Settings of the PyTorch text classifier (``train.model: torch``); see the README."""
+    """Settings of the PyTorch text classifier (``train.model: torch``); see docs/torch.md."""
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_threads: int = 1

@@ -41,7 +41,17 @@ def test_precision_recall_points_keep_only_the_corners_of_the_curve() -> None:
 def test_every_plot_in_dvc_yaml_has_a_title_and_labelled_axes() -> None:
     plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
     names = [name for entry in plots for name in entry]
-    assert {"confusion", "roc", "precision_recall", "training_loss", "validation_accuracy"} <= set(names)
+    assert {
+        "confusion",
+        "roc",
+        "precision_recall",
+        "training_loss",
+        "validation_accuracy",
+        "learning_rate",
+        "adam_beta1",
+        "split_label_cdf",
+        "split_text_length_cdf",
+    } <= set(names)
     for entry in plots:
         for name, props in entry.items():
             assert props["title"] and props["x_label"] and props["y_label"], name

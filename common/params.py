@@ -320,11 +320,25 @@ class EvaluateParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class PredictParams:
+    """``predict.*``: the predict stage's keyed predictions of the test split."""
+
+    key: tuple[str, ...] = ("PhraseId",)
+
+    def validate(self, key: str) -> None:
+        if not self.key:
+            raise PipelineError(f"{key}.key: name at least one key column")
+        if len(set(self.key)) != len(self.key):
+            raise PipelineError(f"{key}.key: lists a column twice: {list(self.key)}")
+
+
+@dataclasses.dataclass(frozen=True)
 class Params:
     data: DataParams = DataParams()
     split: SplitParams = SplitParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    predict: PredictParams = PredictParams()
 
 
 T = TypeVar("T")

@@ -1,8 +1,10 @@
-"""``python -m predict --input X --output Y --key ID [--key ...]``: keyed batch predictions.
+"""``python -m predict [--input X --output Y --key ID ...]``: keyed batch predictions.
 
 Scores ``X`` (a local or ``s3://`` .csv, .tsv or .parquet file) with the model in ``model/``
 (hash-checked before loading) and writes ``Y`` (parquet): the key columns, then ``score``,
-``label`` and ``prediction``. docs/serving.md has the details.
+``label`` and ``prediction``. Without ``--input`` and ``--output`` it is the DVC stage
+``predict``: the test split, keyed by ``predict.key``, into ``data/predictions/test.parquet``.
+docs/serving.md has the details.
 """
 
 from __future__ import annotations
@@ -11,17 +13,20 @@ import argparse
 from pathlib import Path
 
 from common.errors import PipelineError, run_stage
-from common.params import PARAMS_FILE, load_params
+from common.params import PARAMS_FILE, Params, load_params
+from common.prepared import PREPARED_DIR
 from predict.keyed import predict_file
 from train.model_store import MODEL_DIR, load_scorer
+
+STAGE_OUTPUT = Path("data/predictions/test.parquet")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m predict", description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, help="table to score: a path or s3://bucket/key")
-    parser.add_argument("--output", required=True, type=Path, help="parquet file to write")
+    parser.add_argument("--input", help="table to score: a path or s3://bucket/key (default: the test split)")
+    parser.add_argument("--output", type=Path, help=f"parquet file to write (default: {STAGE_OUTPUT})")
     parser.add_argument(
-        "--key", action="append", required=True, help="key column passed through (repeat for several)"
+        "--key", action="append", help="key column passed through; repeat for several (default: predict.key)"
     )
     parser.add_argument("--text-column", help="column with the text (default: data.text_column)")
     parser.add_argument("--model", type=Path, default=MODEL_DIR, help="model folder (default: model)")
@@ -30,13 +35,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    text_column = args.text_column
-    if text_column is None:
-        text_column = load_params().data.text_column if Path(PARAMS_FILE).is_file() else "Phrase"
-    if args.output.suffix != ".parquet":
-        raise PipelineError(f"--output: {args.output}: must be a .parquet file")
+    if (args.input is None) != (args.output is None):
+        raise PipelineError("--input and --output go together (neither: the predict stage's test split)")
+    params = load_params() if args.input is None or Path(PARAMS_FILE).is_file() else Params()
+    source = args.input or str(PREPARED_DIR / "test.parquet")
+    output = args.output or STAGE_OUTPUT
+    if output.suffix != ".parquet":
+        raise PipelineError(f"--output: {output}: must be a .parquet file")
     scorer = load_scorer(args.model)
-    predict_file(args.input, args.output, args.key, text_column, scorer)
+    predict_file(
+        source,
+        output,
+        args.key or list(params.predict.key),
+        args.text_column or params.data.text_column,
+        scorer,
+    )
 
 
 if __name__ == "__main__":

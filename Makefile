@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 # Stage commands in dvc.yaml call `python`: make it the project's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install repro test verify lint format bench clean experiments compare plots plots-template chromium diff-predictions
+.PHONY: help install repro test verify lint format bench clean experiments compare plots plots-template chromium diff-predictions java
 
 help:
 	@echo "make repro   create .venv if needed, install, run the pipeline (dvc repro)"
@@ -27,10 +27,16 @@ $(INSTALLED): pyproject.toml requirements.lock
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -c requirements.lock '.[test]'
 	@touch $@
 
+# pyspark (split.engine: spark, docs/spark.md): for make test, not make repro.
+SPARK_INSTALLED := $(VENV)/.installed-spark
+$(SPARK_INSTALLED): $(INSTALLED)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -c requirements.lock '.[test,spark]'
+	@touch $@
+
 repro: $(INSTALLED)
 	dvc repro
 
-test: $(INSTALLED) lint chromium
+test: $(INSTALLED) $(SPARK_INSTALLED) lint chromium java
 	$(PYTHON) -m pytest
 
 # Reproduce the committed HEAD in a temp clone (every stage runs) and compare with dvc.lock.
@@ -64,6 +70,14 @@ chromium:
 	  echo "make: $(CHROMIUM) not found; installing Debian's chromium for the browser tests"; \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; \
+	fi
+
+# The Spark engine's tests (tests/test_spark_split.py) need Java 17: Debian's JRE when there is no java.
+java:
+	@if ! command -v java >/dev/null; then \
+	  echo "make: java not found; installing Debian's openjdk-17-jre-headless for the Spark tests"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq openjdk-17-jre-headless; \
 	fi
 
 # Experiments side by side. `dvc exp show` alone also lists the split diagnostics and the

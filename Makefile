@@ -82,7 +82,7 @@ java:
 
 # Experiments side by side. `dvc exp show` alone also lists the split diagnostics and the
 # hash of every stage dependency; these are the columns worth comparing at a glance.
-EXP_COLUMNS := Experiment|Created|State|accuracy|precision|recall|f1|roc_auc|true_|false_|rows\.|data\.(source|synthetic_rows)|split\.(modulus|train|valid|test)$$|train\.(model|logreg\.C|svm\.C|torch\.)
+EXP_COLUMNS := Experiment|Created|State|step|valid_(loss|accuracy)|accuracy|precision|recall|f1|roc_auc|true_|false_|rows\.|data\.(source|synthetic_rows)|split\.(modulus|train|valid|test)$$|train\.(model|logreg\.C|svm\.C|torch\.)
 EXP_SHOW := dvc exp show --no-pager --drop '.*' --keep '$(EXP_COLUMNS)'
 BASE ?= main
 

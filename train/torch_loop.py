@@ -23,6 +23,7 @@ import math
 import random
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -352,12 +353,17 @@ def train_torch_model(
     valid_texts: list[str],
     valid_labels: np.ndarray,
     checkpoint_dir: Path,
+    on_virtual_epoch: Callable[[list[dict[str, float | int]]], None] | None = None,
 ) -> TrainedModel:
     """Train on the train split, select the best virtual epoch on the valid split.
 
     Resumes from ``checkpoint_dir`` when it holds a checkpoint of this very run. With
     ``init_from``, the initial weights and the vocabulary come from that checkpoint; all
     else (optimizer, schedule, data order, RNG) starts as in a run from scratch.
+
+    ``on_virtual_epoch`` gets every curves row so far after each virtual epoch's checkpoint,
+    and once before training when a checkpoint (or ``init_from``) already holds rows, so what
+    it writes from them after a resume equals what an uninterrupted run wrote (train/live.py).
     """
     configure_determinism(settings.num_threads)
     device = resolve_device(settings.device)
@@ -426,6 +432,8 @@ def train_torch_model(
             len(ends),
             checkpoint_path,
         )
+    if on_virtual_epoch is not None and progress.curves:
+        on_virtual_epoch(progress.curves)
 
     labels = torch.from_numpy(train.labels.astype(np.float32))
     # On a terminal, a progress bar (log lines go through it so as not to break it); elsewhere
@@ -487,6 +495,8 @@ def train_torch_model(
                 progress,
                 copies=(kept,) if settings.keep_checkpoints == "all" else (),
             )
+            if on_virtual_epoch is not None:
+                on_virtual_epoch(progress.curves)
             if stop_early:
                 log.info("stopping early: no lower valid loss for %d virtual epochs", settings.patience)
 

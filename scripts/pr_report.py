@@ -1,0 +1,160 @@
+"""The pull-request report (.github/workflows/pr-report.yml): `make compare` and the changed plots.
+
+``render`` writes ``<out>/report.md``: a hidden marker, the output of ``make compare`` (params,
+metrics and experiments against the base branch), and an image per plot of ``dvc.yaml`` whose
+data differ between the base revision and the workspace, rendered to ``<out>/<plot>.png``
+from the Vega-Lite that ``dvc plots diff`` makes (vl-convert: no browser, no network). The
+markdown links each image at ``--image-url``/``<plot>.png``, where the workflow publishes them.
+
+``post`` puts the report on the pull request: it edits the comment that carries the marker,
+or creates one, so each push updates the same comment (GitHub's REST API; ``GITHUB_TOKEN``,
+``GITHUB_API_URL`` and ``GITHUB_REPOSITORY`` as GitHub Actions sets them).
+
+    python scripts/pr_report.py render --base origin/main --compare compare.md --out pr-report \\
+        --image-url https://github.com/OWNER/REPO/raw/pr-reports/pr-7/SHA
+    python scripts/pr_report.py post --pr 7 --body pr-report/report.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+MARKER = "<!-- pr-report: dvc pipeline -->"
+WORKSPACE = "workspace"
+
+
+def plots_diff(base: str, cwd: Path = Path(".")) -> dict[str, dict[str, Any]]:
+    """``dvc plots diff <base> --json``: each plot's Vega-Lite spec, both revisions' rows inlined."""
+    result = subprocess.run(
+        ["dvc", "plots", "diff", base, "--json"], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    shown = json.loads(result.stdout)
+    return {plot: renders[0]["content"] for plot, renders in shown.get("data", {}).items() if renders}
+
+
+def rows_by_revision(spec: dict[str, Any]) -> dict[str, list[str]]:
+    """The rows a spec draws for each revision, as sorted canonical JSON (order-free)."""
+    rows: dict[str, list[str]] = {}
+    for row in spec.get("data", {}).get("values", []):
+        fields = {key: value for key, value in row.items() if key != "rev"}
+        rows.setdefault(str(row.get("rev")), []).append(json.dumps(fields, sort_keys=True))
+    return {rev: sorted(values) for rev, values in rows.items()}
+
+
+def changed_plots(specs: dict[str, dict[str, Any]], base: str) -> list[str]:
+    """The plots whose data differ between ``base`` and the workspace, in dvc.yaml's order."""
+    changed = []
+    for plot, spec in specs.items():
+        rows = rows_by_revision(spec)
+        if rows.get(base, []) != rows.get(WORKSPACE, []):
+            changed.append(plot)
+    return changed
+
+
+def render_png(spec: dict[str, Any], scale: float = 2.0) -> bytes:
+    import vl_convert
+
+    return bytes(vl_convert.vegalite_to_png(spec, scale=scale))
+
+
+def plot_title(spec: dict[str, Any], plot: str) -> str:
+    title = spec.get("title", plot)
+    if isinstance(title, dict):
+        title = title.get("text", plot)
+    return str(title)
+
+
+def report_markdown(compare: str, images: list[tuple[str, str]], image_url: str, base: str) -> str:
+    """The comment: marker, ``make compare``'s markdown, then the changed plots as images."""
+    lines = [MARKER, f"## DVC pipeline: this pull request against `{base}`", "", compare.strip(), ""]
+    lines.append(f"### Changed plots ({base} and workspace in one chart each)")
+    lines.append("")
+    if not images:
+        lines.append(f"No plot's data differ from `{base}`.")
+    for plot, title in images:
+        lines += [f"**{title}**", "", f"![{plot}]({image_url.rstrip('/')}/{plot}.png)", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render(base: str, compare: Path, out: Path, image_url: str, cwd: Path = Path(".")) -> list[str]:
+    """Write ``out/report.md`` and a PNG per changed plot; return the changed plots."""
+    specs = plots_diff(base, cwd)
+    changed = changed_plots(specs, base)
+    out.mkdir(parents=True, exist_ok=True)
+    for plot in changed:
+        (out / f"{plot}.png").write_bytes(render_png(specs[plot]))
+    images = [(plot, plot_title(specs[plot], plot)) for plot in changed]
+    (out / "report.md").write_text(report_markdown(compare.read_text(), images, image_url, base))
+    return changed
+
+
+def github(method: str, url: str, token: str, body: dict[str, Any] | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Accept", "application/vnd.github+json")
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("X-GitHub-Api-Version", "2022-11-28")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read() or b"null")
+
+
+def find_report_comment(api: str, repo: str, pr: int, token: str) -> int | None:
+    """The id of the pull request's comment that carries the marker, if any."""
+    page = 1
+    while True:
+        url = f"{api}/repos/{repo}/issues/{pr}/comments?per_page=100&page={page}"
+        comments = github("GET", url, token)
+        for comment in comments:
+            if MARKER in (comment.get("body") or ""):
+                return int(comment["id"])
+        if len(comments) < 100:
+            return None
+        page += 1
+
+
+def post(api: str, repo: str, pr: int, token: str, body: str) -> tuple[str, int]:
+    """Update the report comment, or create it; return ("updated" or "created", its id)."""
+    existing = find_report_comment(api, repo, pr, token)
+    if existing is not None:
+        github("PATCH", f"{api}/repos/{repo}/issues/comments/{existing}", token, {"body": body})
+        return "updated", existing
+    created = github("POST", f"{api}/repos/{repo}/issues/{pr}/comments", token, {"body": body})
+    return "created", int(created["id"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    rendering = commands.add_parser("render", help="report.md and the changed plots' PNGs")
+    rendering.add_argument("--base", required=True, help="git revision to compare with (origin/main)")
+    rendering.add_argument("--compare", type=Path, required=True, help="file with `make compare`'s output")
+    rendering.add_argument("--out", type=Path, required=True, help="folder for report.md and the PNGs")
+    rendering.add_argument("--image-url", required=True, help="URL of the folder the PNGs are published in")
+    posting = commands.add_parser("post", help="create or update the pull request's report comment")
+    posting.add_argument("--pr", type=int, required=True)
+    posting.add_argument("--body", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    if args.command == "render":
+        changed = render(args.base, args.compare, args.out, args.image_url)
+        print(f"pr_report: {len(changed)} changed plot(s): {', '.join(changed) or 'none'}")
+        return 0
+    api = os.environ.get("GITHUB_API_URL", "https://api.github.com")
+    action, comment = post(
+        api, os.environ["GITHUB_REPOSITORY"], args.pr, os.environ["GITHUB_TOKEN"], args.body.read_text()
+    )
+    print(f"pr_report: {action} comment {comment}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,7 +10,6 @@ docs/serving.md has the details.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from common.errors import PipelineError, run_stage
@@ -34,8 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers",
         type=int,
-        default=min(2, os.cpu_count() or 1),
-        help="scoring processes (default: 2, or 1 on a single core)",
+        default=1,
+        help="scoring processes (default 1: this process); more help only with idle cores",
     )
     return parser.parse_args(argv)
 

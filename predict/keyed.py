@@ -10,7 +10,8 @@ when every row was scored and no key was NULL or repeated.
 
 With ``workers`` > 1, batches after the first are scored in that many worker processes (the
 model is a Python-bound ``CountVectorizer``: threads would share one core), at most two per
-worker in flight, and written in input order. Each worker gets the model folder's bytes
+worker in flight, and written in input order. That pays only with idle cores: on the shared
+2-core machine this was measured on, one process was as fast or faster (docs/serving.md). Each worker gets the model folder's bytes
 that this process read and checked, and checks them again before loading them.
 """
 
@@ -34,6 +35,7 @@ import pyarrow.parquet as pq
 
 from common.atomic import atomic_outputs
 from common.errors import PipelineError
+from predict import worker
 from predict.keys import DuplicateKeyCheck, key_hashes
 from prepare_data.stream import open_batches
 from train.model_store import Scorer, read_model_files, scorer_from_files
@@ -47,19 +49,6 @@ SCORE_COLUMNS = ("score", "label", "prediction")
 class PredictionSummary:
     rows: int
     positives: int
-
-
-_WORKER_SCORER: Scorer | None = None
-
-
-def _start_worker(files: dict[str, bytes], where: str) -> None:
-    global _WORKER_SCORER
-    _WORKER_SCORER = scorer_from_files(files, Path(where))
-
-
-def _score_in_worker(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    assert _WORKER_SCORER is not None
-    return _WORKER_SCORER.predict(texts)
 
 
 def scored_batch(keys: pa.Table, scores: np.ndarray, labels: np.ndarray) -> pa.RecordBatch:
@@ -144,8 +133,9 @@ class BatchScorer:
             if self._pool is None:
                 # forkserver: workers start from a clean process, not a fork of this one's threads.
                 context = multiprocessing.get_context("forkserver")
-                self._pool = context.Pool(self.workers, initializer=_start_worker, initargs=self._init)
-            self._pending.append((keys, self._pool.apply_async(_score_in_worker, (texts,))))
+                context.set_forkserver_preload(worker.PRELOAD)
+                self._pool = context.Pool(self.workers, initializer=worker.start, initargs=self._init)
+            self._pending.append((keys, self._pool.apply_async(worker.score, (texts,))))
         while self._pending and (
             len(self._pending) > 2 * self.workers or isinstance(self._pending[0][1], tuple)
         ):

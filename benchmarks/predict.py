@@ -5,14 +5,14 @@ phrases) and a parquet file of N rows (``PhraseId``, ``Phrase``: the default dat
 repeated, unique ids), then runs, each in its own subprocess on the same file, in the same
 run, ``--repeat`` times interleaved:
 
-- ``ours``: ``python -m predict --input F --output O --key PhraseId --model M`` (2 scoring
-  processes, the default), and ``ours-1``: the same with ``--workers 1``;
+- ``ours``: ``python -m predict --input F --output O --key PhraseId --model M`` (one process,
+  the default), and ``ours-2``: the same with ``--workers 2`` (two scoring processes);
 - ``plain``: ``pandas.read_parquet`` -> the pipeline's ``predict_proba`` on every text ->
   ``to_parquet`` of the key and the score (the model loaded through the same hash check).
 
-It prints rows/s of each leg (best of the repeats), ours and ours-1 against plain, and each
+It prints rows/s of each leg (best of the repeats), ours and ours-2 against plain, and each
 leg's peak RSS (``ru_maxrss`` from ``wait4``: the largest of the leg's processes; ours runs
-a main process and two workers).
+ours-2 a main process and two workers).
 
     .venv/bin/python benchmarks/predict.py                 # 1M and 10M rows
     .venv/bin/python benchmarks/predict.py --rows 200000 --repeat 1
@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     print(
-        "| rows | ours rows/s (rows/min) | ours-1 rows/s | plain rows/s | ours / plain | ours-1 / plain | peak RSS ours / ours-1 / plain |"
+        "| rows | ours rows/s (rows/min) | ours-2 rows/s | plain rows/s | ours / plain | ours-2 / plain | peak RSS ours / ours-2 / plain |"
     )
     print("|---|---|---|---|---|---|---|")
     for rows in args.rows:
@@ -106,8 +106,8 @@ def main() -> None:
                 str(model),
             ]
             legs = {
-                "ours": [*ours, "--output", str(folder / "ours.parquet"), "--workers", "2"],
-                "ours-1": [*ours, "--output", str(folder / "ours-1.parquet"), "--workers", "1"],
+                "ours": [*ours, "--output", str(folder / "ours.parquet")],
+                "ours-2": [*ours, "--output", str(folder / "ours-2.parquet"), "--workers", "2"],
                 "plain": [
                     sys.executable,
                     "-c",
@@ -134,12 +134,12 @@ def main() -> None:
             assert scored["PhraseId"].equals(plain["PhraseId"]) and np.allclose(
                 scored["score"], plain["score"]
             )
-            assert (folder / "ours.parquet").read_bytes() == (folder / "ours-1.parquet").read_bytes()
+            assert (folder / "ours.parquet").read_bytes() == (folder / "ours-2.parquet").read_bytes()
             rate = {leg: rows / min(values) for leg, values in times.items()}
             print(
-                f"| {rows:,} | {rate['ours']:,.0f} ({rate['ours'] * 60 / 1e6:.1f}M) | {rate['ours-1']:,.0f} "
-                f"| {rate['plain']:,.0f} | {rate['ours'] / rate['plain']:.2f}x | {rate['ours-1'] / rate['plain']:.2f}x "
-                f"| {peaks['ours']:.0f} / {peaks['ours-1']:.0f} / {peaks['plain']:.0f} MiB |",
+                f"| {rows:,} | {rate['ours']:,.0f} ({rate['ours'] * 60 / 1e6:.1f}M) | {rate['ours-2']:,.0f} "
+                f"| {rate['plain']:,.0f} | {rate['ours'] / rate['plain']:.2f}x | {rate['ours-2'] / rate['plain']:.2f}x "
+                f"| {peaks['ours']:.0f} / {peaks['ours-2']:.0f} / {peaks['plain']:.0f} MiB |",
                 flush=True,
             )
 

@@ -11,8 +11,8 @@ run, ``--repeat`` times interleaved:
   ``to_parquet`` of the key and the score (the model loaded through the same hash check).
 
 It prints rows/s of each leg (best of the repeats), ours and ours-2 against plain, and each
-leg's peak RSS (``ru_maxrss`` from ``wait4``: the largest of the leg's processes; ours runs
-ours-2 a main process and two workers).
+leg's peak RSS (``ru_maxrss`` from ``wait4``: the largest of the leg's processes;
+ours-2 runs a main process and two workers).
 
     .venv/bin/python benchmarks/predict.py                 # 1M and 10M rows
     .venv/bin/python benchmarks/predict.py --rows 200000 --repeat 1

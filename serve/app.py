@@ -205,14 +205,19 @@ def create_app(
 ) -> FastAPI:
     state: dict[str, Any] = {"scorer": None, "batcher": None, "error": None}
 
+    def load_and_warm_up() -> Scorer:
+        """On a worker thread: unpickling and the first model call stay off the event loop."""
+        scorer = scorer_from_files(model.files, model.where)
+        scorer.predict(["warm up the model"])
+        # The model's objects (a vocabulary of many strings) live as long as the process:
+        # out of the collector's sight, a full collection no longer walks them (tail latency).
+        gc.collect()
+        gc.freeze()
+        return scorer
+
     async def load() -> None:
         try:
-            scorer: Scorer = await asyncio.to_thread(scorer_from_files, model.files, model.where)
-            scorer.predict(["warm up the model"])
-            # The model's objects (a vocabulary of many strings) live as long as the process:
-            # out of the collector's sight, a full collection no longer walks them (tail latency).
-            gc.collect()
-            gc.freeze()
+            scorer = await asyncio.to_thread(load_and_warm_up)
         except Exception as error:
             state["error"] = f"{type(error).__name__}: {error}"
             log.error("model could not be loaded: %s", state["error"])

@@ -37,6 +37,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from common.atomic import write_bytes_atomic
 from common.errors import PipelineError
 from common.params import TorchParams, as_dict
+from train import distributed
 from train.schedules import build_schedule
 from train.torch_data import SPECIAL_TOKENS, Vocabulary, length_buckets, pad_batch, stream_batches
 from train.torch_model import (
@@ -115,14 +116,16 @@ def accumulated_step(
     model: TextCNN,
     optimizer: torch.optim.Optimizer,
     micro_batches: list[tuple[torch.Tensor, torch.Tensor]],
+    divisor: float | None = None,
 ) -> float:
     """One optimizer step over several micro-batches of ``(ids, labels)``; returns the summed loss.
 
     Each micro-batch's summed loss is divided by the examples of the whole step, not by
     the number of micro-batches, so k micro-batches give the gradient of one batch made of
-    all of them, even when their sizes differ.
+    all of them, even when their sizes differ. ``divisor``: another divisor, for a rank of
+    several processes (``train.distributed.loss_divisor``).
     """
-    examples = sum(len(labels) for _, labels in micro_batches)
+    examples = sum(len(labels) for _, labels in micro_batches) if divisor is None else divisor
     optimizer.zero_grad(set_to_none=True)
     loss_sum = 0.0
     for ids, labels in micro_batches:
@@ -369,6 +372,7 @@ def train_torch_model(
     device = resolve_device(settings.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise PipelineError("train.torch.device: cuda requested but torch sees no CUDA device")
+    world, device = distributed.setup(device)  # under torch.distributed.run (train/distributed.py)
     initial = load_initial(settings.init_from, checkpoint_dir) if settings.init_from is not None else None
     if initial is not None:  # fine-tuning keeps the embeddings' rows: the checkpoint's vocabulary
         vocabulary = Vocabulary(initial.tokens, settings.max_tokens)
@@ -432,29 +436,40 @@ def train_torch_model(
             len(ends),
             checkpoint_path,
         )
-    if on_virtual_epoch is not None and progress.curves:
+    if on_virtual_epoch is not None and progress.curves and world.is_main:
         on_virtual_epoch(progress.curves)
+    trainer = distributed.wrap(model, world, device)  # after the checkpoint: every rank has loaded it
 
     labels = torch.from_numpy(train.labels.astype(np.float32))
     # On a terminal, a progress bar (log lines go through it so as not to break it); elsewhere
     # (CI, DVC's logs) no bar, only the one log line per virtual epoch.
-    bar = tqdm(total=total_steps, initial=progress.step, unit="step", desc="train", disable=None)
+    bar = tqdm(
+        total=total_steps,
+        initial=progress.step,
+        unit="step",
+        desc="train",
+        disable=None if world.is_main else True,
+    )
     with bar, logging_redirect_tqdm():
         while not progress.finished:
             model.train()
+            distributed.seed_virtual_epoch(seed, progress.virtual_epoch, world)
             loss_sum = 0.0
             for step in epochs[progress.epochs_run]:
                 micro_batches = [
                     (
-                        pad_batch([train.ids[i] for i in batch]).to(device),
-                        labels[torch.from_numpy(batch)].to(device),
+                        pad_batch([train.ids[i] for i in batch])[rows].to(device),
+                        labels[torch.from_numpy(batch[rows])].to(device),
                     )
                     for batch in step
+                    for rows in [distributed.shard(len(batch), world)]  # all rows, or this rank's
                 ]
+                divisor = distributed.loss_divisor(sum(map(len, step)), world)
                 schedule.apply(optimizer, progress.step)
-                loss_sum += accumulated_step(model, optimizer, micro_batches)
+                loss_sum += accumulated_step(trainer, optimizer, micro_batches, divisor)
                 progress.step += 1
                 bar.update(1)
+            loss_sum = distributed.total(loss_sum, world)
             valid_loss, valid_accuracy = validate_model(model, valid, device)
             last_step = progress.step - 1
             progress.record(
@@ -485,22 +500,24 @@ def train_torch_model(
                 row["learning_rate"],
             )
             kept = checkpoint_dir / kept_checkpoint_name(progress.virtual_epoch)
-            save_checkpoint(
-                checkpoint_path,
-                fingerprint,
-                model,
-                optimizer,
-                device,
-                vocabulary,
-                progress,
-                copies=(kept,) if settings.keep_checkpoints == "all" else (),
-            )
-            if on_virtual_epoch is not None:
+            if world.is_main:  # one writer of the checkpoints (and model/) however many processes
+                save_checkpoint(
+                    checkpoint_path,
+                    fingerprint,
+                    model,
+                    optimizer,
+                    device,
+                    vocabulary,
+                    progress,
+                    copies=(kept,) if settings.keep_checkpoints == "all" else (),
+                )
+            if on_virtual_epoch is not None and world.is_main:
                 on_virtual_epoch(progress.curves)
             if stop_early:
                 log.info("stopping early: no lower valid loss for %d virtual epochs", settings.patience)
 
     assert progress.best_model is not None  # at least one virtual epoch has run
+    distributed.finish(world)  # the other ranks exit here
     return TrainedModel(
         architecture=architecture,
         vocabulary=vocabulary,

@@ -20,7 +20,12 @@ help:
 	@echo "make plots        dvc plots diff of main against the workspace, in dvc_plots/index.html"
 	@echo "make diff-predictions A=main B=svm   test rows whose predicted label changed (B: workspace by default)"
 
+# Also the git hooks of .pre-commit-config.yaml (ruff, DVC's); `.venv/bin/pre-commit uninstall
+# -t pre-commit -t pre-push -t post-checkout` removes them (docs/ecosystem.md).
 install: $(INSTALLED)
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  $(VENV)/bin/pre-commit install || echo "make: git hooks not installed (see above)"; \
+	fi
 
 $(INSTALLED): pyproject.toml requirements.lock
 	@test -x $(PYTHON) || python3 -m venv $(VENV)

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from serve.model_source import revision_model
 from tests.conftest import Repo
 from tests.conftest import test_env as dvc_env
-from tests.remote_repos import add_bare_origin, file_md5s
+from tests.remote_repos import add_bare_origin, clone, file_md5s
 from tests.s3_server import MotoServer
 
 pytestmark = pytest.mark.integration
@@ -109,3 +110,10 @@ def test_register_assign_and_fetch_by_stage_and_version(
         artifacts_get(origin, dest, *selector)
         assert dvc_dir_md5(dest / "model", tmp_path / f"hash-{selector[1]}") == md5, selector
         assert file_md5s(dest, ("model",)) == files, selector
+
+    # Serve that version: what `python -m serve --rev <tag>` loads, on a fresh clone (a server
+    # with no DVC cache): the prod model from the S3 remote, checked against its dvc.lock.
+    server = clone(origin, tmp_path / "server")
+    served = revision_model(shown, root=server.path)
+    assert served.info["dvc_lock_md5"] == v1_md5 and served.info["matches_dvc_lock"]
+    assert served.info["model"] == "logreg"

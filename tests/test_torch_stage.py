@@ -74,7 +74,7 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_model_bit_for_bit(t
     for folder in (killed, uninterrupted):  # a finished run keeps no resume state
         assert list((folder / "checkpoints").iterdir()) == []
     model_hashes = file_hashes(killed / "model")
-    assert set(model_hashes) == {"model.pt", "vocab.json", "meta.json"}
+    assert set(model_hashes) == {"model.pt", "vocab.json", "meta.json", "manifest.json"}
     assert model_hashes == file_hashes(uninterrupted / "model")
     curves = (killed / "metrics/training_curves.json").read_text()
     assert curves == (uninterrupted / "metrics/training_curves.json").read_text()

@@ -112,6 +112,9 @@ def atomic_outputs(
     only if the block succeeds. A temp path for one of ``dirs`` is an empty directory to fill.
     """
     finals = [Path(t) for t in (*files, *dirs)]
+    for final in finals:
+        if final.exists() and not (final.is_file() or final.is_dir()):  # /dev/full, a FIFO
+            raise PipelineError(f"{final}: not a regular file or folder; refusing to replace it")
     temps: list[Path] = []
     try:
         for final in finals:

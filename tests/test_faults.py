@@ -8,6 +8,8 @@ on a small tmpfs, so they need no root and leave no mount behind."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 import signal
 import subprocess
@@ -21,7 +23,9 @@ import pytest
 import yaml
 
 from common import atomic
-from tests.conftest import ROOT, run_module, test_env
+from common.errors import PipelineError
+from tests import conftest
+from tests.conftest import ROOT, run_module
 
 STAGES = ["prepare_data.get", "prepare_data", "train", "evaluate"]
 STAGE_NAMES = {"prepare_data.get": "get_data"}
@@ -37,6 +41,10 @@ OUTPUTS = {
     "train": ["model", "metrics/training_curves.json"],
     "evaluate": ["metrics/model_performance.json", "metrics/plots"],
 }
+
+
+# Outputs of other features, which may be the first a full disk or read-only folder hits.
+OTHER_OUTPUTS = {"train": ["metrics/training", "metrics/training_schedule.json", "checkpoints"]}
 
 
 def write_params(folder: Path, **sections: dict) -> None:
@@ -109,7 +117,7 @@ KILL_AT_RENAME = textwrap.dedent(
 
 
 def run_killed_at_rename(stage: str, folder: Path, rename: int) -> subprocess.CompletedProcess[str]:
-    env = test_env()
+    env = conftest.test_env()
     env["PYTHONPATH"] = str(ROOT)
     command = [sys.executable, "-c", KILL_AT_RENAME, stage, str(rename)]
     return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
@@ -262,7 +270,7 @@ def run_in_namespace(
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
     work, out = tmp_path / "mnt", tmp_path / "out"
     work.mkdir()
-    env = test_env()
+    env = conftest.test_env()
     env["PYTHONPATH"] = str(ROOT)
     command = [
         "unshare",
@@ -298,7 +306,8 @@ def test_a_full_disk_or_read_only_folder_is_one_line_naming_the_path(
     reason = "No space left on device" if mode == "full" else "Read-only file system"
     name = STAGE_NAMES.get(stage, stage)
     assert line.startswith(f"{name}: error: ") and line.endswith(f": {reason}"), line
-    assert any(output in line for output in OUTPUTS[stage]), line  # it names the path
+    named = [*OUTPUTS[stage], *OTHER_OUTPUTS.get(stage, [])]
+    assert any(output in line for output in named), line  # it names the path
     assert snapshot(out, OUTPUTS[stage]) == before
     assert leftovers(out) == []
 
@@ -320,7 +329,7 @@ def test_sigterm_and_sigint_print_one_interrupted_line_and_leave_the_outputs(
     folder = copy_of(pipeline, tmp_path / "folder")
     write_params(folder, data={"synthetic_rows": 5_000_000})  # minutes of generating: signalled first
     before = snapshot(folder, OUTPUTS["prepare_data.get"])
-    env = test_env()
+    env = conftest.test_env()
     env["PYTHONPATH"] = str(ROOT)
     process = subprocess.Popen(
         [sys.executable, "-m", "prepare_data.get"], cwd=folder, env=env, stderr=subprocess.PIPE, text=True
@@ -369,3 +378,43 @@ def test_every_stage_refuses_a_bad_params_file_in_one_line(
     ) == f"{STAGE_NAMES.get(stage, stage)}: error: {expected}" or expected in last_line(result)
     assert snapshot(folder, OUTPUTS[stage]) == before
     assert leftovers(folder) == []
+
+
+def test_sigterm_while_prepare_data_streams_stops_its_threads_and_leaves_the_outputs(
+    pipeline: Path, tmp_path: Path
+) -> None:
+    spec = importlib.util.spec_from_file_location("bench_prepare_data", ROOT / "benchmarks/prepare_data.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # its generator of the default data's shape
+    folder = copy_of(pipeline, tmp_path / "folder")
+    bench.generate_tsv(folder / "data/raw/reviews.tsv", 1_000_000)  # 50 MB: seconds of streaming
+    before = snapshot(folder, OUTPUTS["prepare_data"])
+    env = conftest.test_env()
+    env["PYTHONPATH"] = str(ROOT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prepare_data"], cwd=folder, env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(lambda: any((folder / "data").glob(".prepared.tmp-*")), "the stage's temp folder")
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1] == "prepare_data: interrupted (SIGTERM); outputs left as they were"
+    assert "Traceback" not in stderr
+    assert snapshot(folder, OUTPUTS["prepare_data"]) == before
+    assert leftovers(folder) == []
+
+
+def test_a_device_or_fifo_is_never_replaced_by_an_output(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(PipelineError, match="not a regular file or folder; refusing to replace it"):
+        atomic.write_bytes_atomic(fifo, b"x")
+    assert fifo.is_fifo()
+    with pytest.raises(PipelineError, match="/dev/full: not a regular file"):
+        atomic.write_bytes_atomic("/dev/full", b"x")
+    assert Path("/dev/full").is_char_device()

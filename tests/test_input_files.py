@@ -251,3 +251,48 @@ def test_compressed_inputs_give_the_same_splits_as_plain_ones(tmp_path: Path, su
 def test_a_compressed_file_without_its_suffix_is_named_as_such(tmp_path: Path) -> None:
     folder = scratch(tmp_path, raw=gzip.compress(b"a\tb\n1\t2\n"), raw_name="reviews.tsv")
     assert_fails_cleanly("prepare_data", folder, "is gzip-compressed: name it with .gz at the end")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        ("reviews.csv.gz", gzip.compress(b"Phrase,Sentiment\n" + b"a,4\n" * 50_000)[:-200], "Truncated"),
+        ("reviews.csv.gz", b"Phrase,Sentiment\na,4\n", "unknown compression method"),
+        ("reviews.tsv.zst", b"\x28\xb5\x2f\xfdgarbage" * 10, "ZSTD decompress failed"),
+    ],
+)
+def test_a_corrupt_compressed_file_is_one_line(tmp_path: Path, name: str, data: bytes, expected: str) -> None:
+    folder = scratch(tmp_path, raw=data, raw_name=name)
+    assert_fails_cleanly("prepare_data", folder, f"data/raw/{name}: cannot be read: ", expected)
+
+
+def late_neutral() -> str:
+    table = frame(3000)
+    table["Sentiment"] = table["Sentiment"].astype(str)
+    table.loc[2900, "Sentiment"] = "neutral"
+    return table.to_csv(sep="\t", index=False)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        late_neutral(),
+        "\t".join(HEADER) + "\n1\t1\tfine\t4\n2\t1\tone\ttoo many\t0\n",
+        LATIN1.encode("latin-1"),
+    ],
+    ids=["late-string", "field-count", "latin-1"],
+)
+def test_get_data_and_prepare_data_accept_and_refuse_the_same_files(tmp_path: Path, raw: str | bytes) -> None:
+    data = raw.encode() if isinstance(raw, str) else raw
+    folder = scratch(tmp_path, raw=None, data={"source": "data/external/reviews.tsv"})
+    (folder / "data/external").mkdir(parents=True)
+    (folder / "data/external/reviews.tsv").write_bytes(data)
+    fetched = run_module("prepare_data.get", folder, code=ROOT)
+    prepared = run_module("prepare_data", folder, code=ROOT) if fetched.returncode == 0 else None
+    direct = run_module("prepare_data", scratch(tmp_path / "direct", raw=data), code=ROOT)
+    if direct.returncode == 0:
+        assert fetched.returncode == 0 and prepared is not None and prepared.returncode == 0, fetched.stderr
+    else:
+        assert fetched.returncode == 2
+        refused = fetched.stderr.strip().splitlines()[-1].split("reviews.tsv: ", 1)[1]
+        assert refused == direct.stderr.strip().splitlines()[-1].split("reviews.tsv: ", 1)[1]

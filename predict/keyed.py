@@ -2,17 +2,18 @@
 
 Each output row is the input row's key columns, unchanged and in input order, plus
 ``score`` (the model's score: a probability, or an SVM margin), ``label`` (0/1) and
-``prediction`` (``negative``/``positive``). Input batches come from
-``prepare_data.stream.open_batches`` (CSV and TSV in chunks parsed on a background thread,
-parquet batch by batch), and output batches go to one parquet file, so memory is a few
-batches whatever the table's size. The output is written to a temp file and renamed only
+``prediction`` (``negative``/``positive``). CSV and TSV come from ``common.tables.read_whole``
+(chunks parsed on a background thread, read again if a later value needs a wider type),
+parquet one row group after another (``read_batches``); output batches go to one parquet file; so memory is a
+few batches whatever the table's size. The output is written to a temp file and renamed only
 when every row was scored and no key was NULL or repeated.
 
 With ``workers`` > 1, batches after the first are scored in that many worker processes (the
 model is a Python-bound ``CountVectorizer``: threads would share one core), at most two per
 worker in flight, and written in input order. That pays only with idle cores: on the shared
-2-core machine this was measured on, one process was as fast or faster (docs/serving.md). Each worker gets the model folder's bytes
-that this process read and checked, and checks them again before loading them.
+2-core machine this was measured on, one process was as fast or faster (docs/serving.md).
+Each worker gets the model folder's bytes that this process read and checked, and checks
+them again before loading them.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ import pyarrow.parquet as pq
 
 from common.atomic import atomic_outputs
 from common.errors import PipelineError
+from common.tables import PARQUET_BATCH_ROWS, BatchReader, check_input_file, read_whole, unreadable
 from predict import worker
 from predict.keys import DuplicateKeyCheck, key_hashes
-from prepare_data.stream import open_batches
 from train.model_store import Scorer, read_model_files, scorer_from_files
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,33 @@ def check_batch(
         if column.null_count:
             row = first_row + pc.index(pc.is_null(column), True).as_py()
             raise PipelineError(f"{source}: {what} column {name!r} is NULL in row {row}")
+
+
+def read_batches(path: Path) -> tuple[pa.Schema, BatchReader]:
+    """A parquet file's schema and record batches, one row group after another with no read-ahead (``pre_buffer`` off, one thread), as
+    pyarrow's default reads ahead and buffers more row groups the more the file has (peak RSS
+    of reading alone: 160 MiB at 1M rows, 313 MiB at 10M; so, 159 and 173 MiB)."""
+    path = check_input_file(path)
+    try:
+        parquet = pq.ParquetFile(path, pre_buffer=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
+        raise unreadable(path, error) from None
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        rows = 0
+        try:
+            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, use_threads=False):
+                rows += batch.num_rows
+                if batch.num_rows:
+                    yield batch
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
+            raise unreadable(path, error) from None
+        finally:
+            parquet.close()
+        if rows == 0:
+            raise PipelineError(f"{path}: has a header but no rows")
+
+    return parquet.schema_arrow, BatchReader(batches(), parquet.close)
 
 
 @contextlib.contextmanager
@@ -162,16 +190,18 @@ def predict_file(
     """Score every row of ``source`` (local or ``s3://``; .csv, .tsv or .parquet) with the model
     in ``model_dir`` into the parquet file ``output``; see the module docstring."""
     files = read_model_files(model_dir)
-    scoring = BatchScorer(scorer_from_files(files, model_dir), files, model_dir, workers)
-    rows = positives = 0
-    with (
-        local_input(source) as path,
-        DuplicateKeyCheck() as duplicates,
-        atomic_outputs(output) as (temp,),
-        contextlib.closing(scoring),
-    ):
-        schema, batches = open_batches(path)
-        with contextlib.closing(batches):
+    scorer = scorer_from_files(files, model_dir)
+
+    def score_all(schema: pa.Schema, batches: BatchReader) -> PredictionSummary:
+        """One pass over the input into a fresh temp output (a CSV whose later values need
+        wider types is read again from the start by ``read_whole``)."""
+        rows = positives = 0
+        scoring = BatchScorer(scorer, files, model_dir, workers)
+        with (
+            DuplicateKeyCheck() as duplicates,
+            atomic_outputs(output) as (temp,),
+            contextlib.closing(scoring),
+        ):
             check_columns(source, schema, keys, text_column)
             writer: pq.ParquetWriter | None = None
 
@@ -195,11 +225,20 @@ def predict_file(
             finally:
                 if writer is not None:
                     writer.close()
-        repeated = duplicates.first_duplicate()
-        if repeated is not None:
-            first, again = repeated
-            raise PipelineError(
-                f"{source}: duplicate key ({', '.join(keys)}) in row {again}, first seen in row {first}"
-            )
-    log.info("%s: %d rows scored (%d positive) -> %s", source, rows, positives, output)
-    return PredictionSummary(rows, positives)
+            repeated = duplicates.first_duplicate()
+            if repeated is not None:
+                first, again = repeated
+                raise PipelineError(
+                    f"{source}: duplicate key ({', '.join(keys)}) in row {again}, first seen in row {first}"
+                )
+        return PredictionSummary(rows, positives)
+
+    with local_input(source) as path:
+        if path.suffix == ".parquet":
+            schema, batches = read_batches(path)
+            with contextlib.closing(batches):
+                summary = score_all(schema, batches)
+        else:
+            summary = read_whole(path, score_all)
+    log.info("%s: %d rows scored (%d positive) -> %s", source, summary.rows, summary.positives, output)
+    return summary

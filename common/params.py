@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -48,6 +49,53 @@ class DataParams:
         both = set(map(str, self.negative_labels)) & set(map(str, self.positive_labels))
         if both:
             raise PipelineError(f"{key}: labels {sorted(both)} are both negative and positive")
+        check_data_source(self.source, self.source_dep, key)
+
+
+# What `data.source` may name (common/tables.py reads each): a .tsv or .csv, either maybe
+# compressed, or a .parquet. Here, not there, so that checking params needs no pyarrow.
+TABLE_SUFFIXES = (
+    ".tsv",
+    ".csv",
+    ".parquet",
+    *(f".{kind}{ext}" for kind in ("tsv", "csv") for ext in (".gz", ".zst", ".bz2")),
+)
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def check_data_source(source: str, source_dep: str, key: str = "data") -> None:
+    """``data.source`` names a table file or an s3:// object, with no credentials in it, and
+    lies within ``data.source_dep``, the dependency dvc.yaml declares (otherwise DVC would
+    never notice that the data changed): an s3:// source must be that very URL; a local file
+    must be it or lie under it (the default: ``data/external/``). Checked with every params
+    read, so the check_params stage refuses a bad source before DVC deletes ``data/raw``."""
+    if source == "synthetic":
+        return
+    if not any(Path(source).name.endswith(suffix) for suffix in TABLE_SUFFIXES):
+        raise PipelineError(
+            f"{key}.source: {source!r} is not 'synthetic' or a .tsv, .csv or .parquet path"
+            " (.tsv and .csv may end in .gz, .zst or .bz2) or s3:// URL"
+        )
+    if source.startswith("s3://"):
+        # A bucket name is 3-63 characters of a-z, 0-9, "." and "-": with an "@" after anything
+        # else, the URL holds a user name and password (a secret may hold "/" too).
+        if "@" in source and not _S3_BUCKET.fullmatch(source.removeprefix("s3://").split("/", 1)[0]):
+            raise PipelineError(
+                f"{key}.source: credentials in an s3:// URL are refused (params.yaml is committed, and "
+                "URLs are logged); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+            )
+        if source_dep != source:
+            raise PipelineError(
+                f"{key}.source_dep: must be {source!r} (the same as {key}.source) so that DVC re-runs "
+                f"get_data when the object changes; got {source_dep!r}"
+            )
+        return
+    resolved, dep = Path(source).resolve(), Path(source_dep).resolve()
+    if resolved != dep and dep not in resolved.parents:
+        raise PipelineError(
+            f"{key}.source: {source!r} is not under {key}.source_dep ({source_dep!r}), so DVC would "
+            "not see it change: move it into data/external/ or set data.source_dep to it"
+        )
 
 
 # Values each `split.time_part` can take (inclusive); the sequential split's ranges must lie

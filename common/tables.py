@@ -36,6 +36,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from common.errors import PipelineError
+from common.params import TABLE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,7 @@ CSV_CHUNK_BYTES = 1 << 22
 PARQUET_BATCH_ROWS = 1 << 16
 DELIMITERS = {"tsv": "\t", "csv": ","}
 COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".bz2": "bz2"}
-SUPPORTED_SUFFIXES = (
-    ".tsv",
-    ".csv",
-    ".parquet",
-    *(f".{kind}{ext}" for kind in DELIMITERS for ext in COMPRESSIONS),
-)
+SUPPORTED_SUFFIXES = TABLE_SUFFIXES  # .tsv, .csv, .parquet; .tsv and .csv also .gz, .zst, .bz2
 # pyarrow's CSV type inference tries these in order and takes the first that holds every value
 # (arrow/cpp/src/arrow/csv/inference_internal.h); widening moves a column along the same order.
 INFERENCE_ORDER = (

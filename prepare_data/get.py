@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from common.atomic import atomic_outputs
 from common.errors import PipelineError, run_stage
-from common.params import DataParams, load_params
+from common.params import DataParams, check_data_source, load_params
 from common.prepared import RAW_DIR
 from common.tables import read_whole, table_suffix
 from prepare_data import s3_source
@@ -41,27 +41,9 @@ def raw_file_name(source: str) -> str:
 
 
 def check_source_dep(params: DataParams) -> None:
-    """The source must lie within ``data.source_dep``, the dependency dvc.yaml declares:
-    otherwise DVC would never notice that the data changed. An s3:// source must be that very
-    URL; a local file must be it or lie under it (the default: ``data/external/``).
-    """
-    if params.source == "synthetic":
-        return
-    if s3_source.is_s3_url(params.source):
-        s3_source.parse_s3_url(params.source)  # refuses credentials in the URL first
-        if params.source_dep != params.source:
-            raise PipelineError(
-                f"params.yaml: data.source_dep: must be {params.source!r} (the same as data.source) so that "
-                f"DVC re-runs get_data when the object changes; got {params.source_dep!r}"
-            )
-        return
-    source, dep = Path(params.source).resolve(), Path(params.source_dep).resolve()
-    if source != dep and dep not in source.parents:
-        raise PipelineError(
-            f"params.yaml: data.source: {params.source!r} is not under data.source_dep "
-            f"({params.source_dep!r}), so DVC would not see it change: move it into data/external/ "
-            "or set data.source_dep to it"
-        )
+    """``data.source`` within ``data.source_dep``, with no credentials in it
+    (``common.params.check_data_source``, which every params read also runs)."""
+    check_data_source(params.source, params.source_dep, "params.yaml: data")
 
 
 def validate_table(path: Path) -> tuple[int, int]:

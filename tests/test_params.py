@@ -93,6 +93,16 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
         ("train: {svm: {C: .nan}}", "train.svm.C: expected a finite number, got nan"),
         ("split:\n  modulus: 10\n  modulus: 20\n", "split.modulus: given twice (lines 2 and 3); keep one"),
         ("split: {key: [SentenceId]}\nsplit: {modulus: 20}\n", "split: given twice (lines 1 and 2)"),
+        ("data: {source: reviews.xlsx}", "data.source: 'reviews.xlsx' is not 'synthetic' or a .tsv, .csv or"),
+        ("data: {source: /elsewhere/r.tsv}", "data.source: '/elsewhere/r.tsv' is not under data.source_dep"),
+        (
+            "data: {source: 's3://b/k.tsv'}",
+            "data.source_dep: must be 's3://b/k.tsv' (the same as data.source)",
+        ),
+        (
+            "data: {source: 's3://KEY:se/cret@bucket/k.tsv', source_dep: 's3://KEY:se/cret@bucket/k.tsv'}",
+            "data.source: credentials in an s3:// URL are refused",
+        ),
         ("", "is empty (restore it: git checkout params.yaml)"),
         ("# all commented out\n", "is empty"),
     ],

@@ -67,7 +67,8 @@ def child(model: str, mode: str) -> None:
             )
         model_bytes = state_dict_bytes(trained.state)
     else:
-        from train.sklearn_models import build_pipeline, fit_pipeline, pipeline_bytes
+        from train.registry import build_pipeline
+        from train.sklearn_models import fit_pipeline, pipeline_bytes
 
         model_bytes = pipeline_bytes(fit_pipeline(build_pipeline(settings), train_texts, train_labels))
     seconds = time.perf_counter() - start

@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 from common.params import TrainParams  # noqa: E402
 from prepare_data.synthetic import generate_reviews  # noqa: E402
 from train.model_store import save_sklearn  # noqa: E402
-from train.sklearn_models import build_pipeline, fit_pipeline  # noqa: E402
+from train.registry import build_pipeline  # noqa: E402
+from train.sklearn_models import fit_pipeline  # noqa: E402
 
 PLAIN = """
 import sys

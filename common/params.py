@@ -355,11 +355,28 @@ class TorchParams:
 
 @dataclasses.dataclass(frozen=True)
 class TrainParams:
-    model: Literal["logreg", "svm", "torch"] = "logreg"
+    """``train.*``: ``model`` names one of the model sections below (a dataclass field each, named
+    after its model); train/registry.py says how each is trained. docs/models.md: adding one."""
+
+    model: ModelName = "logreg"
     seed: int = 42
     logreg: LogregParams = LogregParams()
     svm: SvmParams = SvmParams()
     torch: TorchParams = TorchParams()
+
+    @property
+    def model_params(self) -> Any:
+        """The chosen model's section (``train.logreg`` for ``model: logreg``)."""
+        return getattr(self, self.model)
+
+
+# `train.model`'s choices: the names of TrainParams' model sections, in order, so adding a
+# model's section adds its name (and the schema's enum). The annotation `model: ModelName` is
+# a string until get_type_hints resolves it, when params are loaded, after this line has run.
+MODEL_NAMES: tuple[str, ...] = tuple(
+    field.name for field in dataclasses.fields(TrainParams) if dataclasses.is_dataclass(field.default)
+)
+ModelName = Literal[MODEL_NAMES]  # type: ignore[valid-type]
 
 
 @dataclasses.dataclass(frozen=True)

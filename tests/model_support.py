@@ -9,7 +9,8 @@ import numpy as np
 
 from common.params import TrainParams
 from train.model_store import save_sklearn
-from train.sklearn_models import build_pipeline, fit_pipeline
+from train.registry import build_pipeline
+from train.sklearn_models import fit_pipeline
 
 POSITIVE = ["good film", "great fun", "a wonderful cast", "lovely and warm"]
 NEGATIVE = ["bad plot", "awful acting", "a boring mess", "dull and cold"]

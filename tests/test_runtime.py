@@ -123,7 +123,8 @@ import hashlib
 import numpy, scipy.linalg  # before the pin: the environment decides OpenBLAS's kernels
 import pyarrow.parquet as pq
 from common.params import TrainParams
-from train.sklearn_models import build_pipeline, fit_pipeline, pipeline_bytes
+from train.registry import build_pipeline
+from train.sklearn_models import fit_pipeline, pipeline_bytes
 t = pq.read_table("data/prepared/train.parquet")
 p = fit_pipeline(build_pipeline(TrainParams()), t["Phrase"].to_pylist(), t["label"].to_numpy())
 print(hashlib.sha256(pipeline_bytes(p)).hexdigest())

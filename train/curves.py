@@ -38,6 +38,16 @@ def logistic_loss(decision: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.logaddexp(0.0, -signs * decision)))
 
 
+def decision(pipeline: Pipeline, texts: list[str]) -> np.ndarray:
+    """A score per text on the log-odds scale: ``decision_function`` where the classifier has
+    one (logistic regression's is its log-odds, the SVM's its margin), else the log-odds of its
+    probabilities (naive Bayes), whose logistic loss is then exactly their log loss."""
+    if hasattr(pipeline, "decision_function"):
+        return pipeline.decision_function(texts)
+    log_proba = pipeline.predict_log_proba(texts)
+    return log_proba[:, 1] - log_proba[:, 0]
+
+
 def sklearn_curves(
     pipeline: Pipeline,
     train: tuple[list[str], np.ndarray],
@@ -45,8 +55,8 @@ def sklearn_curves(
     valid_accuracy: float,
 ) -> list[dict[str, float | int]]:
     with threadpool_limits(limits=1):
-        train_loss = logistic_loss(pipeline.decision_function(train[0]), train[1])
-        valid_loss = logistic_loss(pipeline.decision_function(valid[0]), valid[1])
+        train_loss = logistic_loss(decision(pipeline, train[0]), train[1])
+        valid_loss = logistic_loss(decision(pipeline, valid[0]), valid[1])
     return [
         {
             "virtual_epoch": 1,

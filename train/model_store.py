@@ -34,7 +34,6 @@ SKLEARN_FILE = "model.pkl"
 TORCH_WEIGHTS_FILE = "model.pt"
 TORCH_VOCAB_FILE = "vocab.json"
 MANIFEST_FILE = "manifest.json"
-KIND_FILES = {"sklearn": (SKLEARN_FILE,), "torch": (TORCH_WEIGHTS_FILE, TORCH_VOCAB_FILE)}
 
 
 @dataclass(frozen=True)
@@ -150,6 +149,14 @@ def verify_manifest(files: dict[str, bytes], where: Path = MODEL_DIR) -> None:
             )
 
 
+def load_sklearn_scorer(files: dict[str, bytes], meta: dict[str, Any]) -> Scorer:
+    """Any scikit-learn model (train/registry.py): its pickled pipeline."""
+    from train.sklearn_models import positive_scores, score_threshold
+
+    pipeline = pickle.loads(files[SKLEARN_FILE])
+    return Scorer(lambda texts: positive_scores(pipeline, texts), score_threshold(pipeline), meta)
+
+
 def load_torch_scorer(files: dict[str, bytes], meta: dict[str, Any]) -> Scorer:
     import torch
 
@@ -165,6 +172,22 @@ def load_torch_scorer(files: dict[str, bytes], meta: dict[str, Any]) -> Scorer:
     return Scorer(lambda texts: positive_probabilities(model, vocabulary, texts), 0.5, meta)
 
 
+@dataclass(frozen=True)
+class Kind:
+    """How a kind of model folder (``meta.json``'s ``kind``) is stored and loaded."""
+
+    files: tuple[str, ...]
+    load: Callable[[dict[str, bytes], dict[str, Any]], Scorer]
+
+
+# Every scikit-learn model is pickled (kind sklearn); a model that is not picklable gets a kind
+# of its own here: its files, its save function above and its loader.
+KINDS = {
+    "sklearn": Kind((SKLEARN_FILE,), load_sklearn_scorer),
+    "torch": Kind((TORCH_WEIGHTS_FILE, TORCH_VOCAB_FILE), load_torch_scorer),
+}
+
+
 def read_meta(model_dir: Path = MODEL_DIR) -> dict[str, Any]:
     path = model_dir / META_FILE
     try:
@@ -177,19 +200,14 @@ def scorer_from_files(files: dict[str, bytes], where: Path = MODEL_DIR) -> Score
     """The model held by ``files`` (a model folder's contents), after the integrity check."""
     meta = parse_meta(files, where)
     kind = meta.get("kind", "")
-    if kind not in KIND_FILES:
+    if kind not in KINDS:
         raise PipelineError(f"{where / META_FILE}: unknown model kind {kind!r}")
-    for name in KIND_FILES[kind]:
+    for name in KINDS[kind].files:
         if name not in files:
             raise PipelineError(f"{where / name}: not found (model/ is incomplete: run the train stage)")
     verify_manifest(files, where)
-    if kind == "sklearn":
-        from train.sklearn_models import positive_scores, score_threshold
-
-        # Only after verify_manifest: these bytes are the ones train wrote.
-        pipeline = pickle.loads(files[SKLEARN_FILE])
-        return Scorer(lambda texts: positive_scores(pipeline, texts), score_threshold(pipeline), meta)
-    return load_torch_scorer(files, meta)
+    # Only after verify_manifest: these bytes are the ones train wrote (a pickle is code).
+    return KINDS[kind].load(files, meta)
 
 
 def load_scorer(model_dir: Path = MODEL_DIR) -> Scorer:

@@ -1,31 +1,20 @@
-"""The scikit-learn models: TF-IDF features with logistic regression or a linear SVM."""
+"""What every scikit-learn model shares: TF-IDF features, single-threaded fitting, pickling and
+scoring. The models themselves (which classifier, from which params) are train/registry.py's."""
 
 from __future__ import annotations
 
 import functools
 import pickle
+from typing import Any
 
 import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.svm import LinearSVC
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
-from common.errors import PipelineError
-from common.params import TrainParams
 
-
-def build_pipeline(params: TrainParams) -> Pipeline:
+def text_pipeline(classifier: Any) -> Pipeline:
     """CountVectorizer -> TfidfTransformer -> classifier, as in the original pipeline."""
-    if params.model == "logreg":
-        classifier = LogisticRegression(
-            C=params.logreg.C, max_iter=params.logreg.max_iter, random_state=params.seed
-        )
-    elif params.model == "svm":
-        classifier = LinearSVC(C=params.svm.C, random_state=params.seed)
-    else:
-        raise PipelineError(f"params.yaml: train.model: {params.model!r} is not a scikit-learn model")
     return Pipeline(
         [("counts", CountVectorizer()), ("tfidf", TfidfTransformer()), ("classifier", classifier)]
     )

@@ -1,0 +1,179 @@
+"""The models ``train.model`` can name: one ``MODELS`` entry each (docs/models.md).
+
+An entry says how its model is trained and which of its params ``make experiments`` shows.
+A scikit-learn model is its classifier, built from its params section (``train.<name>``,
+a dataclass in common/params.py) and the seed, behind the shared TF-IDF features; the torch
+model points to its own trainer. Everything else follows from this table and the params
+sections: the train stage's dispatch, ``train.model``'s choices (common/params.py's
+``MODEL_NAMES``, checked against this table at stage start), saving and loading (scikit-learn
+models are pickled, whatever their classifier), and ``make experiments``' columns
+(``python -m train.registry columns``). This module is in the files the train stage already
+imports, so a new entry changes no dvc.yaml dependency.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
+
+from common.errors import PipelineError
+from common.params import MODEL_NAMES, TrainParams, as_dict
+from train.curves import sklearn_curves
+from train.model_store import save_sklearn, save_torch
+from train.sklearn_models import fit_pipeline, positive_scores, score_threshold, text_pipeline
+
+CHECKPOINT_DIR = Path("checkpoints")
+log = logging.getLogger(__name__)
+Data = tuple[list[str], np.ndarray]
+Curves = list[dict[str, float | int]]
+OnVirtualEpoch = Callable[[Curves], None]
+# (train.*, train split, valid split, called after each virtual epoch) -> (curves, the
+# checkpoint files the run keeps); it writes model/.
+Trainer = Callable[[TrainParams, Data, Data, OnVirtualEpoch], tuple[Curves, tuple[str, ...]]]
+# (the model's params section, train.seed) -> an unfitted scikit-learn classifier.
+Classifier = Callable[[Any, int], Any]
+
+
+@dataclass(frozen=True)
+class Model:
+    """One ``train.model`` choice."""
+
+    train: Trainer
+    # Keys of its params section that `make experiments` shows; None: every key.
+    compare: tuple[str, ...] | None = ()
+    # Scikit-learn models: the classifier fed the TF-IDF features.
+    classifier: Classifier | None = None
+    # Runs the whole stage elsewhere when the params ask for it (torch: several processes
+    # under torch.distributed.run) and returns True once it did; False: train here.
+    launch: Callable[[TrainParams], bool] | None = None
+
+
+def sklearn_model(classifier: Classifier, compare: tuple[str, ...] | None = ()) -> Model:
+    return Model(train=train_sklearn, compare=compare, classifier=classifier)
+
+
+def build_pipeline(settings: TrainParams) -> Pipeline:
+    """The unfitted pipeline of the scikit-learn model ``settings.model``."""
+    classifier = MODELS[settings.model].classifier
+    if classifier is None:
+        raise PipelineError(f"params.yaml: train.model: {settings.model!r} is not a scikit-learn model")
+    return text_pipeline(classifier(settings.model_params, settings.seed))
+
+
+def train_sklearn(
+    settings: TrainParams, train: Data, valid: Data, on_virtual_epoch: OnVirtualEpoch
+) -> tuple[Curves, tuple[str, ...]]:
+    pipeline = fit_pipeline(build_pipeline(settings), *train)
+    predicted = positive_scores(pipeline, valid[0]) >= score_threshold(pipeline)
+    valid_accuracy = float(np.mean(predicted == valid[1]))
+    log.info("%s fitted on %d rows; valid accuracy %.4f", settings.model, len(train[0]), valid_accuracy)
+    curves = sklearn_curves(pipeline, train, valid, valid_accuracy)
+    meta = {
+        "model": settings.model,
+        # Only what this model used: an unrelated train.* change must not change model/.
+        "params": {"seed": settings.seed, settings.model: as_dict(settings.model_params)},
+        "train_rows": len(train[0]),
+        "valid_accuracy": round(valid_accuracy, 6),
+    }
+    save_sklearn(pipeline, meta)
+    on_virtual_epoch(curves)  # its single step
+    return curves, ()
+
+
+def omit(values: dict[str, object], names: tuple[str, ...]) -> dict[str, object]:
+    return {key: value for key, value in values.items() if key not in names}
+
+
+def train_torch(
+    settings: TrainParams, train: Data, valid: Data, on_virtual_epoch: OnVirtualEpoch
+) -> tuple[Curves, tuple[str, ...]]:
+    """Train the torch model; return its curves and the checkpoint files the run keeps."""
+    # Imported here so that the scikit-learn models do not pay for importing torch.
+    from train.torch_loop import NOT_FINGERPRINTED, state_dict_bytes, train_torch_model
+
+    trained = train_torch_model(
+        settings.torch, settings.seed, *train, *valid, CHECKPOINT_DIR, on_virtual_epoch=on_virtual_epoch
+    )
+    best = next(row for row in trained.curves if row["virtual_epoch"] == trained.best_virtual_epoch)
+    log.info(
+        "torch: best virtual epoch %d, valid accuracy %.4f", best["virtual_epoch"], best["valid_accuracy"]
+    )
+    meta = {
+        "model": "torch",
+        # Not keep_checkpoints: which checkpoints are kept changes nothing in model/.
+        "params": {"seed": settings.seed, "torch": omit(as_dict(settings.torch), NOT_FINGERPRINTED)},
+        "architecture": trained.architecture.to_json(),
+        "device": trained.device,
+        "train_rows": len(train[0]),
+        "vocabulary_size": len(trained.vocabulary),
+        "best_virtual_epoch": trained.best_virtual_epoch,
+        "started_after_virtual_epoch": trained.first_epoch,
+        "virtual_epochs_run": len(trained.curves) - trained.first_epoch,
+        "examples_seen": trained.examples_seen,
+        "valid_accuracy": best["valid_accuracy"],
+        "valid_loss": best["valid_loss"],
+    }
+    save_torch(state_dict_bytes(trained.state), trained.vocabulary.to_json(), meta)
+    return trained.curves, trained.kept_checkpoints
+
+
+def launch_torch(settings: TrainParams) -> bool:
+    if settings.torch.processes <= 1:
+        return False
+    from train.distributed import launch_if_asked  # imports torch: not for scikit-learn models
+
+    # N workers under torch.distributed.run do the stage (train/distributed.py).
+    return launch_if_asked(settings.torch.processes, settings.model)
+
+
+MODELS: dict[str, Model] = {
+    "logreg": sklearn_model(
+        lambda p, seed: LogisticRegression(C=p.C, max_iter=p.max_iter, random_state=seed), compare=("C",)
+    ),
+    "svm": sklearn_model(lambda p, seed: LinearSVC(C=p.C, random_state=seed), compare=("C",)),
+    "torch": Model(train=train_torch, compare=None, launch=launch_torch),
+}
+
+
+def check_registry(models: dict[str, Any] = MODELS, names: tuple[str, ...] = MODEL_NAMES) -> None:
+    """Every params section has an entry, and every entry a params section."""
+    for name in names:
+        if name not in models:
+            raise PipelineError(
+                f"train.model: {name!r} has a params section but no entry in train/registry.py"
+            )
+    for name in models:
+        if name not in names:
+            raise PipelineError(
+                f"train/registry.py: {name!r} has no params section (add `{name}` to TrainParams "
+                "in common/params.py, and to params.yaml)"
+            )
+
+
+def model_columns(models: dict[str, Model] = MODELS) -> str:
+    """The regex of the train.* columns `make experiments` keeps: the model and what each
+    entry compares."""
+    keys = ["model"]
+    for name, model in models.items():
+        if model.compare is None:
+            keys.append(re.escape(f"{name}."))
+        else:
+            keys.extend(re.escape(f"{name}.{key}") + "$" for key in model.compare)
+    return rf"train\.({'|'.join(keys)})"
+
+
+if __name__ == "__main__":
+    # `python -m train.registry columns`: the Makefile's experiments and compare targets.
+    if sys.argv[1:] != ["columns"]:
+        sys.exit("usage: python -m train.registry columns")
+    print(model_columns())

@@ -86,9 +86,11 @@ java:
 	fi
 
 # Experiments side by side. `dvc exp show` alone also lists the split diagnostics and the
-# hash of every stage dependency; these are the columns worth comparing at a glance.
-EXP_COLUMNS := Experiment|Created|State|step|valid_(loss|accuracy)|accuracy|precision|recall|f1|roc_auc|true_|false_|rows\.|data\.(source|synthetic_rows)|split\.(modulus|train|valid|test)$$|train\.(model|logreg\.C|svm\.C|torch\.)
-EXP_SHOW := dvc exp show --no-pager --drop '.*' --keep '$(EXP_COLUMNS)'
+# hash of every stage dependency; these are the columns worth comparing at a glance. The
+# train.* ones come from the model registry (each entry's `compare`, train/registry.py).
+EXP_COLUMNS := Experiment|Created|State|step|valid_(loss|accuracy)|accuracy|precision|recall|f1|roc_auc|true_|false_|rows\.|data\.(source|synthetic_rows)|split\.(modulus|train|valid|test)$$
+EXP_SHOW := cols=$$($(PYTHON) -m train.registry columns) && \
+  dvc exp show --no-pager --drop '.*' --keep '$(EXP_COLUMNS)' --keep "$$cols"
 BASE ?= main
 
 # ARGS: more `dvc exp show` options, e.g. ARGS='--sort-by accuracy --sort-order desc' or ARGS=--md.

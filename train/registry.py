@@ -163,7 +163,7 @@ def check_registry(models: dict[str, Any] = MODELS, names: tuple[str, ...] = MOD
 def model_columns(models: dict[str, Model] = MODELS) -> str:
     """The regex of the train.* columns `make experiments` keeps: the model and what each
     entry compares."""
-    keys = ["model"]
+    keys = ["model$"]
     for name, model in models.items():
         if model.compare is None:
             keys.append(re.escape(f"{name}."))

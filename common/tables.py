@@ -529,6 +529,8 @@ def read_whole(
             with contextlib.closing(batches):
                 return use(schema, batches)
         except TypesWidened as widened:
+            if widened.column_types == column_types:  # cannot happen; never loop on it
+                raise PipelineError(f"{path}: cannot be read: {widened}") from None
             log.info("%s: %s, from the first row", path, widened)
             column_types = widened.column_types
 

@@ -255,6 +255,16 @@ class SvmParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class NbParams:
+    alpha: float = 1.0  # additive (Laplace/Lidstone) smoothing
+    norm: bool = False  # normalize the weights a second time (Rennie et al. 2003)
+
+    def validate(self, key: str) -> None:
+        if self.alpha <= 0:
+            raise PipelineError(f"{key}.alpha: must be positive, got {self.alpha}")
+
+
+@dataclasses.dataclass(frozen=True)
 class TorchParams:
     """Settings of the PyTorch text classifier (``train.model: torch``); see docs/torch.md."""
 
@@ -362,6 +372,7 @@ class TrainParams:
     seed: int = 42
     logreg: LogregParams = LogregParams()
     svm: SvmParams = SvmParams()
+    nb: NbParams = NbParams()
     torch: TorchParams = TorchParams()
 
     @property

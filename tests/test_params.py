@@ -30,7 +30,7 @@ def test_the_committed_params_file_is_valid() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("train: {model: xgboost}", "train.model: expected one of logreg, svm, torch; got 'xgboost'"),
+        ("train: {model: xgboost}", "train.model: expected one of logreg, svm, nb, torch; got 'xgboost'"),
         ("train: {logreg: {C: big}}", "train.logreg.C: expected a number, got 'big'"),
         ("train: {logreg: {max_iter: 1.5}}", "train.logreg.max_iter: expected an integer, got 1.5"),
         ("split: {modulus: 1}", "split.modulus: must be at least 2, got 1"),

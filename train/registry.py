@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
@@ -141,6 +142,7 @@ MODELS: dict[str, Model] = {
         lambda p, seed: LogisticRegression(C=p.C, max_iter=p.max_iter, random_state=seed), compare=("C",)
     ),
     "svm": sklearn_model(lambda p, seed: LinearSVC(C=p.C, random_state=seed), compare=("C",)),
+    "nb": sklearn_model(lambda p, seed: ComplementNB(alpha=p.alpha, norm=p.norm), compare=("alpha",)),
     "torch": Model(train=train_torch, compare=None, launch=launch_torch),
 }
 

@@ -97,7 +97,10 @@ def test_get_data_rejects_missing_and_unsupported_sources(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({"train": {"model": "xgboost"}}, "train.model: expected one of logreg, svm, nb, torch; got 'xgboost'"),
+        (
+            {"train": {"model": "xgboost"}},
+            "train.model: expected one of logreg, svm, nb, torch; got 'xgboost'",
+        ),
         ({"train": {"logreg": {"C": "big", "max_iter": 10}}}, "train.logreg.C: expected a number, got 'big'"),
         ({"split": {"modulus": "ten"}}, "split.modulus: expected an integer"),
     ],

@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 # Stage commands in dvc.yaml call `python`: make it the project's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install repro test verify lint format bench clean experiments compare plots plots-template chromium diff-predictions java
+.PHONY: help install repro test verify lint format bench clean experiments compare plots plots-template chromium diff-predictions java schema
 
 help:
 	@echo "make repro   create .venv if needed, install, run the pipeline (dvc repro)"
@@ -19,6 +19,7 @@ help:
 	@echo "make compare      markdown for a pull request: params, metrics, experiments vs main (BASE=main)"
 	@echo "make plots        dvc plots diff of main against the workspace, in dvc_plots/index.html"
 	@echo "make diff-predictions A=main B=svm   test rows whose predicted label changed (B: workspace by default)"
+	@echo "make schema       regenerate params.schema.json from common/params.py"
 
 # Also the git hooks of .pre-commit-config.yaml (ruff, DVC's); `.venv/bin/pre-commit uninstall
 # -t pre-commit -t pre-push -t post-checkout` removes them (docs/ecosystem.md).
@@ -117,6 +118,11 @@ A ?= main
 B ?= workspace
 diff-predictions: $(INSTALLED)
 	$(PYTHON) -m predict.diff $(A) $(B)
+
+# params.schema.json, the JSON Schema of params.yaml, from the dataclasses of common/params.py
+# (after changing a params section; tests/test_params_schema.py fails while it is stale).
+schema: $(INSTALLED)
+	$(PYTHON) -m common.params_schema
 
 # Re-inline vega, vega-lite and vega-embed after changing their pins (needs npm); commit the page.
 plots-template: $(INSTALLED)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from common.errors import PipelineError
-from common.params import MODEL_NAMES, load_params
+from common.params import MODEL_NAMES, TrainParams, as_dict, load_params
 from tests.conftest import Repo, params, performance, run_module
 from train.model_store import load_scorer
 from train.registry import MODELS, Model, check_registry, model_columns, train_sklearn
@@ -47,6 +47,12 @@ def test_train_model_accepts_exactly_the_registry(tmp_path: Path) -> None:
     with pytest.raises(PipelineError) as error:
         load_params(path)
     assert f"train.model: expected one of {', '.join(MODELS)}; got 'xgboost'" in str(error.value)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_each_entry_compares_keys_its_params_section_has(name: str) -> None:
+    section = as_dict(TrainParams(model=name).model_params)  # type: ignore[arg-type]
+    assert set(MODELS[name].compare or ()) <= set(section)
 
 
 def test_the_experiment_columns_are_each_entrys_compare() -> None:

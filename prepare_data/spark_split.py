@@ -61,6 +61,8 @@ if typing.TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SPARK_MASTER_ENV = "SPARK_MASTER"
+# A folder both the executors and this process reach, for the sorted rows (docs/spark.md).
+SCRATCH_ENV = "SPARK_SPLIT_SCRATCH"
 DEFAULT_MASTER = "local[*]"
 # The engine's own columns; a raw column with one of these names is refused.
 ROW, PID, MID, SPLIT, POSITIVE, KEY, TEXT_HASH, TEXT_LENGTH, TAG = (
@@ -78,12 +80,15 @@ _ROW_BITS = 33  # monotonically_increasing_id: partition index << 33 | the row's
 _TAG_SHIFT = 6  # prepare_data.membership keeps a hash's top 58 bits: group by the same
 
 
-def master_url(split: SplitParams) -> str:
-    """``split.spark_master``, else ``$SPARK_MASTER``, else ``local[*]``."""
-    return split.spark_master or os.environ.get(SPARK_MASTER_ENV) or DEFAULT_MASTER
+def master_url(split: SplitParams) -> str | None:
+    """``split.spark_master``, else ``$SPARK_MASTER``, else the master ``spark-submit`` gave
+    (None: it is in the session's conf already), else ``local[*]``."""
+    if split.spark_master or os.environ.get(SPARK_MASTER_ENV):
+        return split.spark_master or os.environ[SPARK_MASTER_ENV]
+    return None if os.environ.get("PYSPARK_GATEWAY_PORT") else DEFAULT_MASTER  # set by spark-submit
 
 
-def spark_session(master: str) -> SparkSession:
+def spark_session(master: str | None) -> SparkSession:
     """A session on ``master`` whose Python workers run this interpreter, in UTC."""
     # Without it the workers run the system's python3, which lacks the project's packages.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -95,9 +100,9 @@ def spark_session(master: str) -> SparkSession:
         raise PipelineError(
             "split.engine: spark needs pyspark (pip install -c requirements.lock '.[spark]') and Java 17"
         ) from None
+    builder = SparkSession.builder if master is None else SparkSession.builder.master(master)
     builder = (
-        SparkSession.builder.master(master)
-        .appName("prepare_data")
+        builder.appName("prepare_data")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
@@ -109,7 +114,7 @@ def spark_session(master: str) -> SparkSession:
         session = builder.getOrCreate()
     except Exception as error:  # no Java, a master that does not answer: one line
         raise PipelineError(
-            f"split.engine spark: cannot start Spark on {master} ({_first_line(error)}); it needs Java 17"
+            f"split.engine spark: cannot start Spark on {master or 'the spark-submit master'} ({_first_line(error)}); it needs Java 17"
         ) from None
     session.sparkContext.setLogLevel("ERROR")
     if not session.sparkContext.getConf().contains("spark.sql.shuffle.partitions"):
@@ -247,7 +252,7 @@ def read_raw(session: SparkSession, path: Path, split: SplitParams) -> tuple[Dat
     if fmt.compression == "zstd":
         raise PipelineError(f"{path}: the Spark engine reads .gz and .bz2, not .zst (recompress it)")
     if fmt.kind == "parquet":
-        frame = session.read.parquet(str(path))
+        frame = session.read.parquet(path.resolve().as_uri())
         return frame, pq.read_schema(path)
     options = {
         "header": True,
@@ -258,13 +263,14 @@ def read_raw(session: SparkSession, path: Path, split: SplitParams) -> tuple[Dat
         "encoding": "UTF-8",
         "inferSchema": True,
     }
-    inferred = session.read.options(**options).csv(str(path)).schema
+    uri = path.resolve().as_uri()  # not a relative path: on a cluster it would name HDFS's folder
+    inferred = session.read.options(**options).csv(uri).schema
     if split.method == "sequential" and split.time_column in inferred.names:
         # Times are parsed as the local engine parses them (prepare_data.sequential), not by Spark.
         inferred = StructType(
             [StructField(f.name, StringType()) if f.name == split.time_column else f for f in inferred.fields]
         )
-    frame = session.read.options(**{**options, "inferSchema": False}).schema(inferred).csv(str(path))
+    frame = session.read.options(**{**options, "inferSchema": False}).schema(inferred).csv(uri)
     arrow = to_arrow_schema(inferred, timezone="UTC")
     widened = [
         pa.field(f.name, pa.int64()) if pa.types.is_integer(f.type) else f.with_nullable(True) for f in arrow
@@ -287,7 +293,7 @@ def spark_split(
     own = session is None
     if session is None:
         master = master_url(split)
-        log.info("spark engine on %s", master)
+        log.info("spark engine on %s", master or "spark-submit's master")
         session = spark_session(master)
     else:
         register_udfs(session)
@@ -513,8 +519,9 @@ def _report(
 def _write_splits(
     kept: DataFrame, schema: pa.Schema, data: DataParams, sinks: Mapping[str, Path | str], row_group_rows: int
 ) -> None:
-    """Spark sorts the kept rows by (split, input row) into part files beside the first sink;
-    they are streamed in order into the local engine's writers, then deleted."""
+    """Spark sorts the kept rows by (split, input row) into part files in a scratch folder
+    (beside the first sink, or under ``$SPARK_SPLIT_SCRATCH``); they are streamed in order
+    into the local engine's writers, then deleted."""
     from pyspark.sql import functions as F
 
     out_schema = output_schema(schema)
@@ -525,16 +532,14 @@ def _write_splits(
         F.col(SPLIT).cast("tinyint").alias(SPLIT),
         F.col(ROW),
     ).orderBy(SPLIT, ROW)
-    first = Path(next(iter(sinks.values())))
-    scratch = Path(tempfile.mkdtemp(prefix=".spark-split-", dir=first.parent))
-    try:
-        ordered.write.mode("overwrite").parquet(str(scratch / "rows"))
+    with scratch_folder(Path(next(iter(sinks.values()))).parent) as (spark_uri, filesystem, path):
+        ordered.write.mode("overwrite").parquet(spark_uri)
         dictionary_columns = [name for name in (data.label_column, LABEL) if name in out_schema.names]
         writers = BackgroundWriters(
             dict(sinks), out_schema, row_group_rows, dictionary_columns, text_columns=[data.text_column]
         )
         try:
-            for batch in _sorted_batches(scratch / "rows"):
+            for batch in _sorted_batches(filesystem, path):
                 table = pa.Table.from_batches([batch])
                 index = table.column(SPLIT).to_numpy()
                 for value in np.unique(index):
@@ -544,12 +549,43 @@ def _write_splits(
             writers.abort()
             raise
         writers.close()
+
+
+@contextlib.contextmanager
+def scratch_folder(beside: Path) -> Iterator[tuple[str, typing.Any, str]]:
+    """A fresh folder for Spark's sorted part files: (its URI for Spark, a pyarrow filesystem
+    and path to read it back), deleted afterwards. On one machine a temp folder beside the
+    outputs; on a cluster, where executors cannot write to the driver's disk,
+    ``$SPARK_SPLIT_SCRATCH``: a URI both reach (``hdfs://...``, ``s3a://bucket/tmp``, a shared
+    ``file:///`` mount). ``s3a://`` is read back as ``s3://`` by pyarrow."""
+    import uuid
+
+    from pyarrow import fs
+
+    base = os.environ.get(SCRATCH_ENV)
+    if not base:
+        folder = Path(tempfile.mkdtemp(prefix=".spark-split-", dir=beside))
+        try:
+            yield str(folder / "rows"), fs.LocalFileSystem(), str(folder / "rows")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    uri = f"{base.rstrip('/')}/prepare_data-{uuid.uuid4().hex}"
+    filesystem, path = fs.FileSystem.from_uri(
+        "s3://" + uri[len("s3a://") :] if uri.startswith("s3a://") else uri
+    )
+    try:
+        yield uri, filesystem, path
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            filesystem.delete_dir(path)
 
 
-def _sorted_batches(folder: Path) -> Iterator[pa.RecordBatch]:
+def _sorted_batches(filesystem: typing.Any, folder: str) -> Iterator[pa.RecordBatch]:
     """The record batches of Spark's part files in the order of their partitions (file names)."""
-    for part in sorted(folder.glob("part-*")):
-        with contextlib.closing(pq.ParquetFile(part)) as file:
+    from pyarrow import fs
+
+    found = filesystem.get_file_info(fs.FileSelector(folder))
+    for path in sorted(info.path for info in found if info.base_name.startswith("part-")):
+        with filesystem.open_input_file(path) as handle, contextlib.closing(pq.ParquetFile(handle)) as file:
             yield from file.iter_batches(batch_size=1 << 16)

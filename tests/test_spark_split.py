@@ -33,6 +33,7 @@ pytest.importorskip("pyspark", reason="the Spark engine's tests need the .[spark
 
 from prepare_data.spark_split import spark_session, spark_split
 
+pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
 DATA = DataParams()
 ROWS = 2000
 
@@ -136,11 +137,19 @@ def test_spark_engine_gives_the_local_files_report_and_plots(
         assert spark_files[name] == files[name], name
 
 
-def test_spark_engine_reads_the_default_tsv_with_its_own_reader(spark: object, tmp_path: Path) -> None:
+def test_spark_engine_reads_the_default_tsv_with_its_own_reader(
+    spark: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     raw = tmp_path / "reviews.tsv"
     raw.write_bytes(to_tsv(generate_reviews(6000, seed=7)))
     files, report, plots = local_split(raw, DATA, SplitParams(), tmp_path / "local")
     assert on_spark(spark, raw, DATA, SplitParams(), tmp_path / "spark") == (files, report, plots)
+    # A cluster's scratch folder for the sorted rows, as a URI (here a file:// one): the same files.
+    scratch = tmp_path / "shared"
+    scratch.mkdir()
+    monkeypatch.setenv("SPARK_SPLIT_SCRATCH", scratch.as_uri())
+    assert on_spark(spark, raw, DATA, SplitParams(), tmp_path / "spark2") == (files, report, plots)
+    assert list(scratch.iterdir()) == []
 
 
 BAD_INPUTS = {

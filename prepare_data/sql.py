@@ -208,6 +208,10 @@ def main() -> None:
         f"-- The split of params.yaml (split.method {params.split.method}), columns of "
         f"{'data/raw' if schema is not None else 'params.yaml only'}."
     )
+    if schema is None and params.split.method == "hash" and not params.split.key:
+        header += (
+            "\n-- key: [] hashes every input column: run get_data first, or list them all in place of these."
+        )
     print(f"{header}\n-- BigQuery (replace the table name):")
     print(split_query(params.data, params.split, "bigquery", columns, label_type) + ";")
     print(

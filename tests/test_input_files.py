@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from common.errors import PipelineError
 from common.params import DataParams, SplitParams
@@ -296,3 +297,21 @@ def test_get_data_and_prepare_data_accept_and_refuse_the_same_files(tmp_path: Pa
         assert fetched.returncode == 2
         refused = fetched.stderr.strip().splitlines()[-1].split("reviews.tsv: ", 1)[1]
         assert refused == direct.stderr.strip().splitlines()[-1].split("reviews.tsv: ", 1)[1]
+
+
+def test_an_11_mb_quoted_csv_with_newlines_goes_through_get_data_and_prepare_data(tmp_path: Path) -> None:
+    # The case: accepted at 239 KB, refused at 11 MB (a 4 MiB chunk cut a quoted field).
+    rows = 250_000
+    table = frame(rows, text=TRICKY)
+    folder = scratch(tmp_path, raw=None, data={"source": "data/external/reviews.csv"})
+    (folder / "data/external").mkdir(parents=True)
+    table.to_csv(folder / "data/external/reviews.csv", index=False)
+    assert (folder / "data/external/reviews.csv").stat().st_size > 11_000_000
+    for stage in ("prepare_data.get", "prepare_data"):
+        result = run_module(stage, folder, code=ROOT)
+        assert result.returncode == 0, result.stderr
+    report = yaml.safe_load((folder / "metrics/split.json").read_text())
+    mapped = int(table["Sentiment"].isin([0, 4]).sum())
+    assert sum(report["rows"].values()) + report["dropped"]["unassigned"] == mapped
+    train = pq.read_table(folder / "data/prepared/train.parquet")
+    assert set(train.column("Phrase").to_pylist()) <= {TRICKY.format(i=i) for i in range(rows)}

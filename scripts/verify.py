@@ -102,7 +102,7 @@ def compare(clone: Path, committed_lock: dict, cache: Path) -> list[tuple[str, b
             details.append("not produced by this run")
         elif md5.endswith(".dir"):
             details.append(file_differences(cache, md5, new_md5))
-        else:
+        elif path.endswith(".json"):  # metrics and plot data: both values of what changed
             committed_text = run(["git", "show", f"HEAD:{path}"], clone, capture_output=True).stdout
             details.extend(metric_differences(committed_text, (clone / path).read_text()))
         rows.append((path, False, details))

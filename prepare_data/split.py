@@ -7,6 +7,7 @@ streaming and in-memory paths give the same bytes. Rows keep their input order i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -32,7 +33,7 @@ from prepare_data.hashing import (
 from prepare_data.labels import LABEL, label_mask
 from prepare_data.report import SPLITS, SplitStats, check_report
 from prepare_data.sequential import TimeColumn
-from prepare_data.stream import ROW_GROUP_ROWS, BackgroundWriters, OrderedWorker, Sink
+from prepare_data.stream import ROW_GROUP_ROWS, BackgroundWriters, SerialWorker, Sink
 
 log = logging.getLogger(__name__)
 
@@ -169,20 +170,23 @@ def split_stream(
     stats = stats if stats is not None else SplitStats(split)
     times = TimeColumn(split.time_column, split.time_part, source)
     rows_read = 0
-    writers: BackgroundWriters | None = None
-    stats_worker: OrderedWorker | None = None
-    try:
+    # Left in reverse order, error or not: the report's worker stopped, the files closed (or
+    # after an error discarded), the input closed (a reading thread stopped now, not at exit).
+    with contextlib.ExitStack() as stack:
+        stack.callback(_close_input, batches)
         check_columns(schema, data, split, source)
         out_schema = output_schema(schema)
         input_columns = [name for name in out_schema.names if name != LABEL]
         # The labels are the columns with few distinct values, where a dictionary pays.
         dictionary_columns = [name for name in (data.label_column, LABEL) if name in out_schema.names]
-        writers = BackgroundWriters(
-            dict(sinks), out_schema, row_group_rows, dictionary_columns, text_columns=[data.text_column]
+        writers = stack.enter_context(
+            BackgroundWriters(
+                dict(sinks), out_schema, row_group_rows, dictionary_columns, text_columns=[data.text_column]
+            )
         )
         # The report's figures (text normalizing and hashing, the leakage sets) are accumulated
         # on a thread of their own, beside this one's splitting and the writers' encoding.
-        stats_worker = OrderedWorker("split-stats")
+        stats_worker = stack.enter_context(SerialWorker("split-stats"))
         has_text = False
         for batch in batches:
             assignment = assign_batch(batch, data, split, source, rows_read + 1, times)
@@ -196,7 +200,7 @@ def split_stream(
             order = assignment.rows[grouped]  # the batch's row numbers
             split_index = assignment.split_index[grouped]
             labels = assignment.is_positive[grouped].astype(np.int8)
-            # The report first: queueing the writes may wait for the writer to finish a row group.
+            # The report first: queueing the writes may wait for a writer to finish a row group.
             texts = batch.column(data.text_column)
             has_text = has_text or _has_text(texts)
             stats_worker.submit(
@@ -206,8 +210,8 @@ def split_stream(
             start = 0
             for index, count in enumerate(np.bincount(split_index, minlength=len(SPLITS)).tolist()):
                 # One take per split, not slices of one take: a writer buffers up to a row
-                # group of each split, and a slice would keep its whole batch alive. The
-                # takes run on the writer thread, off this one's critical path.
+                # group of its split, and a slice would keep its whole batch alive. The takes
+                # run on the writers' threads, off this one's critical path.
                 rows = slice(start, start + count)
                 writers.write(
                     SPLITS[index],
@@ -221,18 +225,13 @@ def split_stream(
         writers.start_closing()  # the last row groups are written while the report is finished
         stats_worker.drain()
         report = finish_report(stats, data, split, rows_read, source)
-    except BaseException:
-        close_input = getattr(batches, "close", None)  # stops a reading thread now, not at exit
-        if close_input is not None:
-            close_input()
-        if stats_worker is not None:
-            stats_worker.shutdown()
-        if writers is not None:
-            writers.abort()
-        raise
-    stats_worker.shutdown()
-    writers.close()  # on an error, discards every file it has not closed
     return report
+
+
+def _close_input(batches: Iterable[pa.RecordBatch]) -> None:
+    close = getattr(batches, "close", None)
+    if close is not None:
+        close()
 
 
 def _has_text(texts: pa.Array) -> bool:

@@ -1,9 +1,10 @@
 """Streaming input (record batches) and output (parquet with a fixed row-group layout).
 
 Reading is ``common.tables`` (``open_batches``, ``read_whole``), re-exported here. Writing:
-each split goes to a ``SplitWriter`` whose row groups hold exactly ``ROW_GROUP_ROWS`` rows (the last one fewer), so the file's bytes do not
-depend on how the input was batched; writes run on a background thread (pyarrow releases the
-GIL while encoding). Every queue between the threads is short, so memory stays flat.
+each split goes to a ``SplitWriter`` whose row groups hold exactly ``ROW_GROUP_ROWS`` rows (the
+last one fewer), so the file's bytes do not depend on how the input was batched; each file is
+written on a thread of its own (``SerialWorker``; pyarrow releases the GIL while encoding).
+Every queue between the threads is short, so memory stays flat.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from common.tables import BatchReader, open_batches, prefetch, read_whole
 __all__ = [
     "BackgroundWriters",
     "BatchReader",
-    "OrderedWorker",
+    "SerialWorker",
     "SplitWriter",
     "open_batches",
     "prefetch",
@@ -119,14 +120,20 @@ class SplitWriter:
         self._writer.close()
 
     def discard(self) -> None:
-        """Close without writing what is pending (the caller deletes the file)."""
+        """Close without writing what is pending (the caller deletes the file); a closed file
+        is left as it is. Never raises: the error that made the caller discard is the one to
+        report."""
         self._pending, self._pending_rows = [], 0
-        self._writer.close()
+        with contextlib.suppress(Exception):
+            self._writer.close()
 
 
-class OrderedWorker:
-    """Calls run on one background thread, in submission order; at most ``max_pending`` wait
-    (which bounds the memory they hold). ``drain`` waits for all and re-raises an error."""
+class SerialWorker:
+    """Calls run one at a time on a thread of its own, in submission order; at most
+    ``max_pending`` wait, which bounds the memory they hold. The stage's one concurrency
+    mechanism after reading: a worker per split file (``BackgroundWriters``) and one for the
+    report (``prepare_data.split``). Leaving it (``with``) cancels the calls not started and
+    waits for the one under way; ``drain`` waits for all and re-raises the first error."""
 
     def __init__(self, name: str, max_pending: int = 2) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
@@ -134,7 +141,7 @@ class OrderedWorker:
         self._max_pending = max_pending
 
     def submit(self, call: typing.Callable[..., None], *args: object, wait: bool = True) -> None:
-        """Queue ``call(*args)``; first wait (``wait``) until at most ``max_pending`` are queued.
+        """Queue ``call(*args)``; then wait (``wait``) until at most ``max_pending`` are queued.
         Skip the wait only for calls that hold no memory of their own."""
         self._futures.append(self._pool.submit(call, *args))
         while wait and len(self._futures) > self._max_pending:
@@ -144,15 +151,19 @@ class OrderedWorker:
         while self._futures:
             self._futures.popleft().result()
 
-    def shutdown(self) -> None:
+    def __enter__(self) -> SerialWorker:
+        return self
+
+    def __exit__(self, *_: object) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class BackgroundWriters:
-    """``SplitWriter``s fed from the calling thread, written on one background thread in
-    submission order, then closed side by side. At most ``max_pending`` writes wait (three
-    batches' worth by default, one write per split), which bounds memory; with fewer, the
-    caller waited for the writer's last row groups before it could finish its report."""
+    """``SplitWriter``s fed from the calling thread, each written on a ``SerialWorker`` of its
+    own, in submission order. At most ``max_pending`` writes wait per file (three batches'
+    worth), which bounds memory. Closing queues each file's last row groups after its writes,
+    so the files are finished side by side (encoding releases the GIL) while the caller goes
+    on. Leaving it (``with``) closes the files, or after an error discards them."""
 
     def __init__(
         self,
@@ -161,62 +172,54 @@ class BackgroundWriters:
         row_group_rows: int = ROW_GROUP_ROWS,
         dictionary_columns: Sequence[str] = (),
         text_columns: Sequence[str] = (),
-        max_pending: int = 9,
+        max_pending: int = 3,
     ) -> None:
         self._writers: dict[str, SplitWriter] = {}
-        try:
+        self._workers: dict[str, SerialWorker] = {}
+        with contextlib.ExitStack() as cleanup:  # a sink that fails to open discards the others
             for name, sink in sinks.items():
-                self._writers[name] = SplitWriter(
-                    sink, schema, row_group_rows, dictionary_columns, text_columns
-                )
-        except BaseException:
-            self._discard()
-            raise
-        self._worker = OrderedWorker("parquet-writer", max_pending)
+                writer = SplitWriter(sink, schema, row_group_rows, dictionary_columns, text_columns)
+                self._writers[name] = writer
+                cleanup.callback(writer.discard)  # after its worker stopped (last in, first out)
+                self._workers[name] = cleanup.enter_context(SerialWorker(f"parquet-{name}", max_pending))
+            self._cleanup = cleanup.pop_all()
         self._closing = False
 
     def write(self, name: str, table: pa.Table | typing.Callable[[], pa.Table]) -> None:
-        """Append ``table`` to split ``name``; a callable is called on the writer thread, to
+        """Append ``table`` to split ``name``; a callable is called on the file's worker, to
         build the table there (a take, say) instead of on the calling thread."""
         writer = self._writers[name]
 
         def build_and_write() -> None:
             writer.write(table() if callable(table) else table)
 
-        self._worker.submit(build_and_write)
+        self._workers[name].submit(build_and_write)
 
     def start_closing(self) -> None:
-        """Queue the closing of every file (its last row groups) after the writes, and return:
+        """Queue the closing of every file (its last row groups) after its writes, and return:
         the caller can go on with other work. ``close`` then waits for it."""
         if not self._closing:
             self._closing = True
-            self._worker.submit(self._close_all, wait=False)
-
-    def _close_all(self) -> None:
-        """Close the files side by side (encoding releases the GIL): their last row groups are
-        the tail of the stage. Re-raises the first error."""
-        with ThreadPoolExecutor(len(self._writers), thread_name_prefix="parquet-close") as pool:
-            for done in [pool.submit(writer.close) for writer in self._writers.values()]:
-                done.result()
+            for name, worker in self._workers.items():
+                worker.submit(self._writers[name].close, wait=False)
 
     def close(self) -> None:
-        """Finish every write and close the files; re-raises a write's error, after
-        discarding every file not yet closed."""
-        try:
+        """Finish every write and close the files; on a write's error, discard every file
+        (a closed one is left as it is) and re-raise."""
+        with self._cleanup:
             self.start_closing()
-            self._worker.drain()
-        except BaseException:
-            self.abort()
-            raise
-        finally:
-            self._worker.shutdown()
+            for worker in self._workers.values():
+                worker.drain()
 
     def abort(self) -> None:
-        """Stop after the writes under way; the caller deletes the half-written files."""
-        self._worker.shutdown()
-        self._discard()
+        """Stop after the writes under way and discard the files (the caller deletes them)."""
+        self._cleanup.close()
 
-    def _discard(self) -> None:
-        for writer in self._writers.values():
-            with contextlib.suppress(Exception):  # the file is deleted anyway
-                writer.discard()
+    def __enter__(self) -> BackgroundWriters:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()

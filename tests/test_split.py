@@ -8,7 +8,6 @@ import datetime
 import os
 import random
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -479,19 +478,25 @@ def test_a_parquet_input_is_closed_when_read_or_abandoned(tmp_path: Path) -> Non
     assert str(path) not in open_files()
 
 
-def test_prefetch_stops_at_depth_one_with_the_producer_blocked() -> None:
-    asked_for_last = threading.Event()
+def test_prefetch_reads_at_most_depth_ahead_and_close_frees_the_producer() -> None:
+    """The bound checked directly, at each step (no sleep to reach a state): the producer holds
+    at most ``depth`` queued items and one in hand beyond those consumed. Closing then ends the
+    producer whether it is blocked on the full queue or about to be."""
+    depth, asked = 1, []
+    asked_for_third = threading.Event()
 
     def items() -> Iterator[int]:
-        yield 1
-        yield 2
-        asked_for_last.set()
-        yield 3
+        for item in range(1, 100):
+            asked.append(item)
+            if item == 3:
+                asked_for_third.set()
+            yield item
 
-    batches = prefetch(items(), depth=1)  # type: ignore[arg-type]
-    assert next(batches) == 1
-    assert asked_for_last.wait(5)
-    time.sleep(0.2)  # the producer is blocked putting 3: the queue (depth 1) holds 2
+    batches = prefetch(items(), depth=depth)  # type: ignore[arg-type]
+    for consumed in (1, 2):
+        assert next(batches) == consumed
+        assert len(asked) <= consumed + depth + 1
+    assert asked_for_third.wait(5)
     closer = threading.Thread(target=batches.close, daemon=True)
     closer.start()
     closer.join(5)

@@ -13,8 +13,14 @@ each in its own subprocess on the same file, in the same run:
 Each leg runs ``--repeat`` times (5), interleaved. It prints each leg's best and median wall
 time, the ratios ours/floor and original/ours of both, and each leg's peak RSS.
 
+``--key PhraseId`` splits by another key (all distinct: every key hashed once per row);
+``--baseline DIR`` adds a leg ``baseline``, the stage of another checkout (``git worktree add
+/tmp/before HEAD``) on the same file, interleaved with ours: a change's before and after in one
+run. ``--legs`` picks legs (``original`` takes minutes at 10M rows).
+
     .venv/bin/python benchmarks/prepare_data.py            # 1M and 10M rows
     .venv/bin/python benchmarks/prepare_data.py --rows 200000
+    .venv/bin/python benchmarks/prepare_data.py --legs ours floor --baseline /tmp/before --key PhraseId
 """
 
 from __future__ import annotations
@@ -33,17 +39,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from prepare_data.synthetic import POLARITY, VOCABULARY  # noqa: E402
-
 CHUNK_SENTENCES = 100_000
 
 
 def _sentences(rng: np.random.Generator, count: int, first_id: int) -> pa.Table:
     """``count`` sentences' phrases: the sentence itself plus 2..13 sub-spans, like synthetic.py."""
+    from prepare_data.synthetic import POLARITY, VOCABULARY
+
     lengths = rng.integers(6, 26, size=count)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     words = rng.integers(0, len(VOCABULARY), size=int(lengths.sum()))
@@ -93,12 +98,17 @@ def generate_tsv(path: Path, rows: int, seed: int = 42) -> None:
             written += chunk.num_rows
 
 
-def leg_ours(source: Path, workdir: Path) -> None:
-    """The stage itself, as ``dvc repro`` runs it, on ``source`` with the default params."""
+def leg_ours(source: Path, workdir: Path, root: Path = ROOT, key: list[str] | None = None) -> None:
+    """The stage of checkout ``root``, as ``dvc repro`` runs it, on ``source`` with its params
+    (``key``: another ``split.key``)."""
     (workdir / "data/raw").mkdir(parents=True)
     (workdir / "data/raw/reviews.tsv").symlink_to(source)
-    shutil.copy(ROOT / "params.yaml", workdir / "params.yaml")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    if key is not None:
+        params["split"]["key"] = key
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     os.chdir(workdir)
+    sys.path.insert(0, str(root))
     from prepare_data.__main__ import main
 
     start = time.perf_counter()
@@ -126,6 +136,7 @@ def leg_floor(source: Path, workdir: Path) -> None:
     """The I/O floor: pyarrow read with our options, the same label filter, one parquet write."""
     import pyarrow.parquet as pq
 
+    sys.path.insert(0, str(ROOT))
     from common.tables import csv_options
 
     # Built before the clock starts, like every leg's imports: pyarrow's first conversion of a
@@ -140,6 +151,7 @@ def leg_floor(source: Path, workdir: Path) -> None:
 
 
 LEGS = {"ours": leg_ours, "original": leg_original, "floor": leg_floor}
+LEG_NAMES = ("ours", "baseline", "original", "floor")
 
 
 def report_time(start: float) -> None:
@@ -151,10 +163,15 @@ def report_time(start: float) -> None:
     print(f"seconds={seconds:.6f} peak_kib={peak_kib}", flush=True)
 
 
-def run_leg(leg: str, source: Path, workdir: Path) -> tuple[float, float]:
+def run_leg(leg: str, source: Path, workdir: Path, options: argparse.Namespace) -> tuple[float, float]:
     """(seconds of work, peak RSS in MiB) of one leg, run in its own process."""
     workdir.mkdir()
-    command = [sys.executable, __file__, "--leg", leg, "--input", str(source), "--workdir", str(workdir)]
+    command = [sys.executable, __file__, "--input", str(source), "--workdir", str(workdir)]
+    if leg in ("ours", "baseline"):
+        command += ["--leg", "ours", "--root", str(options.baseline if leg == "baseline" else ROOT)]
+        command += ["--key", *options.key] if options.key is not None else []
+    else:
+        command += ["--leg", leg]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"leg {leg} failed with exit code {result.returncode}:\n{result.stderr}")
@@ -162,17 +179,23 @@ def run_leg(leg: str, source: Path, workdir: Path) -> tuple[float, float]:
     return float(fields["seconds"]), int(fields["peak_kib"]) / 1024
 
 
-def benchmark(rows: int, scratch: Path, repeat: int) -> dict[str, tuple[float, float, float]]:
+def benchmark(
+    rows: int, scratch: Path, repeat: int, legs: list[str], options: argparse.Namespace
+) -> dict[str, tuple[float, float, float]]:
     """Each leg ``repeat`` times, interleaved (so that load from other processes hits all
     legs alike); the fastest and the median time and the highest peak RSS of each leg."""
     source = scratch / f"reviews_{rows}.tsv"
     generate_tsv(source, rows)
-    print(f"\n{rows:,} rows, {source.stat().st_size / 2**20:.0f} MiB TSV, {repeat} runs of each", flush=True)
-    runs: dict[str, list[tuple[float, float]]] = {leg: [] for leg in LEGS}
+    key = f", split.key {options.key}" if options.key is not None else ""
+    print(
+        f"\n{rows:,} rows, {source.stat().st_size / 2**20:.0f} MiB TSV{key}, {repeat} runs of each",
+        flush=True,
+    )
+    runs: dict[str, list[tuple[float, float]]] = {leg: [] for leg in legs}
     for attempt in range(repeat):
-        for leg in LEGS:
+        for leg in legs:
             workdir = scratch / f"{leg}_{rows}_{attempt}"
-            runs[leg].append(run_leg(leg, source, workdir))
+            runs[leg].append(run_leg(leg, source, workdir, options))
             shutil.rmtree(workdir)
     source.unlink()
     results = {
@@ -183,8 +206,14 @@ def benchmark(rows: int, scratch: Path, repeat: int) -> dict[str, tuple[float, f
     for leg, (best, median, rss) in results.items():
         print(f"  {leg:<9} {best:8.3f} s {median:8.3f} s {rss:7.0f} MiB", flush=True)
     for kind, column in (("best", 0), ("median", 1)):
-        ours, original, floor = (results[leg][column] for leg in LEGS)
-        print(f"  {kind:<6} ours/floor {ours / floor:.2f}x   original/ours {original / ours:.1f}x")
+        ratios = [
+            f"{leg}/floor {results[leg][column] / results['floor'][column]:.3f}x"
+            for leg in ("ours", "baseline")
+            if leg in results and "floor" in results
+        ]
+        if "original" in results and "ours" in results:
+            ratios.append(f"original/ours {results['original'][column] / results['ours'][column]:.1f}x")
+        print(f"  {kind:<6} " + "   ".join(ratios), flush=True)
     return results
 
 
@@ -192,16 +221,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--repeat", type=int, default=5, help="runs of each leg (best and median shown)")
+    parser.add_argument("--key", nargs="+", metavar="COLUMN", help="split.key of ours (and baseline)")
+    parser.add_argument("--baseline", type=Path, metavar="DIR", help="another checkout, run as leg baseline")
+    parser.add_argument("--legs", nargs="+", choices=LEG_NAMES, help="legs to run (default: all)")
     parser.add_argument("--leg", choices=LEGS, help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.leg == "ours":
+        leg_ours(args.input, args.workdir, args.root, args.key)
+        return
     if args.leg:
         LEGS[args.leg](args.input, args.workdir)
         return
+    sys.path.insert(0, str(ROOT))  # generate_tsv's vocabulary
+    legs = args.legs or [leg for leg in LEG_NAMES if leg != "baseline" or args.baseline is not None]
+    if "baseline" in legs and args.baseline is None:
+        parser.error("leg baseline needs --baseline DIR")
     with tempfile.TemporaryDirectory(prefix="bench-prepare-data-") as scratch:
-        results = {rows: benchmark(rows, Path(scratch), args.repeat) for rows in args.rows}
-    if len(results) > 1:
+        results = {rows: benchmark(rows, Path(scratch), args.repeat, legs, args) for rows in args.rows}
+    if len(results) > 1 and "ours" in legs:
         small, large = min(results), max(results)
         growth = results[large]["ours"][2] / results[small]["ours"][2]
         print(f"\npeak RSS of ours at {large:,} rows: {growth:.2f}x that at {small:,} rows")

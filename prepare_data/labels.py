@@ -77,16 +77,3 @@ def _is_in(column: pa.ChunkedArray | pa.Array, values: pa.Array) -> pa.ChunkedAr
     for value in values[1:]:
         mask = pc.or_(mask, pc.equal(column, value))
     return mask
-
-
-def map_labels(
-    table: pa.Table, label_column: str, negative: Sequence[int | str], positive: Sequence[int | str]
-) -> pa.Table:
-    """Keep rows whose label is negative or positive, adding ``label`` (int8, 0 or 1)."""
-    is_negative, is_positive = label_mask(table[label_column], negative, positive, label_column)
-    keep = pc.or_(is_negative, is_positive)
-    kept = table.filter(keep)
-    label = pc.cast(pc.filter(is_positive, keep), pa.int8())
-    if LABEL in kept.column_names:
-        kept = kept.drop_columns([LABEL])
-    return kept.append_column(LABEL, label)

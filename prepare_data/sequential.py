@@ -114,22 +114,15 @@ class TimeColumn:
         self.kind: pa.DataType | None = None
 
     def positions(self, column: pa.Array, first_row: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``time_positions`` of one batch (``first_row``: its first row's number)."""
+        """(position int64, is_null, 64-bit key of the time) of each row of one batch
+        (``first_row``: its first row's number).
+
+        The key (the time itself, as an integer in its unit) is what the report counts as
+        distinct keys and checks for leakage: one time is always in one split."""
         times = parse_times(column, self.name, self.source, first_row, self.kind)
         if self.kind is None and times.null_count < len(times):
             self.kind = times.type
         return _positions(times, self.part)
-
-
-def time_positions(
-    column: pa.Array, name: str, part: str, source: str, first_row: int = 1
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(position int64, is_null, 64-bit key of the time) of each row.
-
-    The key (the time itself, as an integer in its unit) is what the report counts as distinct keys
-    and checks for leakage: one time is always in one split.
-    """
-    return _positions(parse_times(column, name, source, first_row), part)
 
 
 def _positions(times: pa.Array, part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -5,12 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from common.errors import PipelineError
 from common.params import DataParams
-from prepare_data.labels import LABEL, map_labels
+from prepare_data.labels import LABEL, label_mask
+from prepare_data.split import output_schema
+
+
+def map_labels(
+    table: pa.Table, label_column: str, negative: list[int | str], positive: list[int | str]
+) -> pa.Table:
+    """The rows ``label_mask`` keeps, with ``label`` (int8, 0 or 1) as the stage writes it."""
+    is_negative, is_positive = label_mask(table[label_column], negative, positive, label_column)
+    keep = pc.or_(is_negative, is_positive)
+    kept = table.filter(keep).drop_columns([c for c in table.column_names if c == LABEL])
+    label = pc.cast(pc.filter(is_positive, keep), pa.int8())
+    return kept.append_column(LABEL, label).cast(output_schema(table.schema))
 
 
 def test_maps_negative_and_positive_and_drops_the_rest() -> None:

@@ -14,9 +14,9 @@ Each leg runs ``--repeat`` times (5), interleaved. It prints each leg's best and
 time, the ratios ours/floor and original/ours of both, and each leg's peak RSS.
 
 ``--key PhraseId`` splits by another key (all distinct: every key hashed once per row);
-``--baseline DIR`` adds a leg ``baseline``, the stage of another checkout (``git worktree add
-/tmp/before HEAD``) on the same file, interleaved with ours: a change's before and after in one
-run. ``--legs`` picks legs (``original`` takes minutes at 10M rows).
+``--baseline DIR ...`` adds a leg per folder, named after it: the stage of another checkout
+(``git worktree add /tmp/before HEAD``) on the same file, interleaved with ours: a change's
+before and after (or several variants) in one run. ``--legs`` picks legs (``original`` takes minutes at 10M rows).
 
     .venv/bin/python benchmarks/prepare_data.py            # 1M and 10M rows
     .venv/bin/python benchmarks/prepare_data.py --rows 200000
@@ -111,7 +111,7 @@ def leg_ours(source: Path, workdir: Path, root: Path = ROOT, key: list[str] | No
     sys.path.insert(0, str(root))
     from prepare_data.__main__ import main
 
-    start = time.perf_counter()
+    start = _start_clocks()
     main()
     report_time(start)
 
@@ -121,7 +121,7 @@ def leg_original(source: Path, workdir: Path) -> None:
     import pandas as pd
     from sklearn.model_selection import train_test_split
 
-    start = time.perf_counter()
+    start = _start_clocks()
     frame = pd.read_csv(source, sep="\t")
     frame = frame[frame["Sentiment"].isin([0, 4])]
     frame["label"] = frame.apply(lambda row: 0 if row["Sentiment"] == 0 else 1, axis=1)
@@ -142,7 +142,7 @@ def leg_floor(source: Path, workdir: Path) -> None:
     # Built before the clock starts, like every leg's imports: pyarrow's first conversion of a
     # Python list imports pandas (about 0.2 s), which would flatter our ratio to the floor.
     labels = pa.array([0, 4])
-    start = time.perf_counter()
+    start = _start_clocks()
     read, parse = csv_options(source)
     table = pacsv.read_csv(source, read_options=read, parse_options=parse)
     table = table.filter(pc.is_in(table["Sentiment"], labels))
@@ -150,25 +150,35 @@ def leg_floor(source: Path, workdir: Path) -> None:
     report_time(start)
 
 
+START_CPU = 0.0  # process_time when a leg's clock starts (set by each leg)
 LEGS = {"ours": leg_ours, "original": leg_original, "floor": leg_floor}
-LEG_NAMES = ("ours", "baseline", "original", "floor")
+LEG_NAMES = ("ours", "original", "floor")
+
+
+def _start_clocks() -> float:
+    global START_CPU
+    START_CPU = time.process_time()
+    return time.perf_counter()
 
 
 def report_time(start: float) -> None:
-    """Print the leg's seconds and peak RSS for ``run_leg``. The peak is VmHWM, this process's
-    own high-water mark: ru_maxrss of a child also counts the parent's memory at fork."""
+    """Print the leg's seconds, CPU seconds (all threads, since ``start``) and peak RSS for
+    ``run_leg``. The peak is VmHWM, this process's own high-water mark: ru_maxrss of a child
+    also counts the parent's memory at fork."""
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - START_CPU
     status = Path("/proc/self/status").read_text()
     peak_kib = int(status.split("VmHWM:")[1].split()[0])
-    print(f"seconds={seconds:.6f} peak_kib={peak_kib}", flush=True)
+    print(f"seconds={seconds:.6f} cpu={cpu:.6f} peak_kib={peak_kib}", flush=True)
 
 
-def run_leg(leg: str, source: Path, workdir: Path, options: argparse.Namespace) -> tuple[float, float]:
-    """(seconds of work, peak RSS in MiB) of one leg, run in its own process."""
+def run_leg(leg: str, source: Path, workdir: Path, options: argparse.Namespace) -> tuple[float, float, float]:
+    """(seconds of work, peak RSS in MiB, CPU seconds) of one leg, run in its own process."""
     workdir.mkdir()
     command = [sys.executable, __file__, "--input", str(source), "--workdir", str(workdir)]
-    if leg in ("ours", "baseline"):
-        command += ["--leg", "ours", "--root", str(options.baseline if leg == "baseline" else ROOT)]
+    baselines = {folder.name: folder for folder in options.baseline or ()}
+    if leg == "ours" or leg in baselines:
+        command += ["--leg", "ours", "--root", str(baselines.get(leg, ROOT))]
         command += ["--key", *options.key] if options.key is not None else []
     else:
         command += ["--leg", leg]
@@ -176,7 +186,7 @@ def run_leg(leg: str, source: Path, workdir: Path, options: argparse.Namespace) 
     if result.returncode != 0:
         raise SystemExit(f"leg {leg} failed with exit code {result.returncode}:\n{result.stderr}")
     fields = dict(item.split("=") for item in result.stdout.strip().splitlines()[-1].split())
-    return float(fields["seconds"]), int(fields["peak_kib"]) / 1024
+    return float(fields["seconds"]), int(fields["peak_kib"]) / 1024, float(fields["cpu"])
 
 
 def benchmark(
@@ -191,7 +201,7 @@ def benchmark(
         f"\n{rows:,} rows, {source.stat().st_size / 2**20:.0f} MiB TSV{key}, {repeat} runs of each",
         flush=True,
     )
-    runs: dict[str, list[tuple[float, float]]] = {leg: [] for leg in legs}
+    runs: dict[str, list[tuple[float, float, float]]] = {leg: [] for leg in legs}
     for attempt in range(repeat):
         for leg in legs:
             workdir = scratch / f"{leg}_{rows}_{attempt}"
@@ -199,17 +209,19 @@ def benchmark(
             shutil.rmtree(workdir)
     source.unlink()
     results = {
-        leg: (min(t for t, _ in r), statistics.median(t for t, _ in r), max(m for _, m in r))
+        leg: (min(t for t, _, _ in r), statistics.median(t for t, _, _ in r), max(m for _, m, _ in r))
         for leg, r in runs.items()
     }
-    print(f"  {'':<9} {'best':>8}   {'median':>8}   peak RSS")
+    # CPU time varies less than wall time on a machine shared with other jobs.
+    print(f"  {'':<9} {'best':>8}   {'median':>8}   peak RSS   CPU median")
     for leg, (best, median, rss) in results.items():
-        print(f"  {leg:<9} {best:8.3f} s {median:8.3f} s {rss:7.0f} MiB", flush=True)
+        cpu = statistics.median(c for _, _, c in runs[leg])
+        print(f"  {leg:<9} {best:8.3f} s {median:8.3f} s {rss:7.0f} MiB {cpu:8.3f} s", flush=True)
     for kind, column in (("best", 0), ("median", 1)):
         ratios = [
             f"{leg}/floor {results[leg][column] / results['floor'][column]:.3f}x"
-            for leg in ("ours", "baseline")
-            if leg in results and "floor" in results
+            for leg in results
+            if leg not in ("original", "floor") and "floor" in results
         ]
         if "original" in results and "ours" in results:
             ratios.append(f"original/ours {results['original'][column] / results['ours'][column]:.1f}x")
@@ -221,8 +233,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--repeat", type=int, default=5, help="runs of each leg (best and median shown)")
-    parser.add_argument("--key", nargs="+", metavar="COLUMN", help="split.key of ours (and baseline)")
-    parser.add_argument("--baseline", type=Path, metavar="DIR", help="another checkout, run as leg baseline")
+    parser.add_argument("--key", nargs="+", metavar="COLUMN", help="split.key of ours (and baselines)")
+    parser.add_argument("--baseline", type=Path, nargs="+", metavar="DIR", help="other checkouts, as legs")
     parser.add_argument("--legs", nargs="+", choices=LEG_NAMES, help="legs to run (default: all)")
     parser.add_argument("--leg", choices=LEGS, help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
@@ -236,9 +248,7 @@ def main() -> None:
         LEGS[args.leg](args.input, args.workdir)
         return
     sys.path.insert(0, str(ROOT))  # generate_tsv's vocabulary
-    legs = args.legs or [leg for leg in LEG_NAMES if leg != "baseline" or args.baseline is not None]
-    if "baseline" in legs and args.baseline is None:
-        parser.error("leg baseline needs --baseline DIR")
+    legs = [*(args.legs or LEG_NAMES), *(folder.name for folder in args.baseline or ())]
     with tempfile.TemporaryDirectory(prefix="bench-prepare-data-") as scratch:
         results = {rows: benchmark(rows, Path(scratch), args.repeat, legs, args) for rows in args.rows}
     if len(results) > 1 and "ours" in legs:

@@ -44,12 +44,18 @@ def test_published_bigquery_fingerprints() -> None:
     assert not is_null.any()
 
 
-def test_fingerprints_of_sliced_and_large_arrays_equal_farmhash() -> None:
-    values = [b"", b"a", b"alphabet", b"x" * 33, "é".encode()]
-    strings = pa.array([b"skipped", *values], pa.binary()).slice(1)  # a nonzero offset
-    assert farm_fingerprints(strings).tolist() == [farmhash.fingerprint64(v) for v in values]
-    texts = pa.array([v.decode() for v in values], pa.large_string())
-    assert farm_fingerprints(texts).tolist() == [farmhash.fingerprint64(v) for v in values]
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=80), min_size=1, max_size=40), st.integers(0, 3))
+def test_vectorized_fingerprints_equal_farmhash_for_every_length(values: list[bytes], skip: int) -> None:
+    # Lengths 0-32 take FarmHash's formulas in numpy (one branch per length class), longer ones
+    # the C library; a sliced array checks the offsets.
+    strings = pa.array(values, pa.binary()).slice(min(skip, len(values) - 1))
+    expected = [farmhash.fingerprint64(v) for v in strings.to_pylist()]
+    assert farm_fingerprints(strings).tolist() == expected
+    texts = [v.decode("utf-8", "replace") for v in values]
+    assert farm_fingerprints(pa.array(texts, pa.large_string())).tolist() == [
+        farmhash.fingerprint64(t.encode()) for t in texts
+    ]
 
 
 def test_negative_fingerprint_bucket_uses_bigquery_mod() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import operator
 import os
 import random
 import threading
@@ -27,7 +28,7 @@ from prepare_data.hashing import assign_buckets, fingerprint_strings
 from prepare_data.membership import SplitMembership
 from prepare_data.report import SPLITS, ks_from_counts, text_hashes
 from prepare_data.split import prepare, split_stream
-from prepare_data.stream import open_batches, prefetch, read_whole
+from prepare_data.stream import SerialWorker, open_batches, prefetch, read_whole
 
 DATA = DataParams()
 HASH = SplitParams()
@@ -490,3 +491,19 @@ def test_prefetch_reads_at_most_depth_ahead_and_close_frees_the_producer() -> No
     closer.join(5)
     assert not closer.is_alive()
     assert reader_threads() == []
+
+
+def test_serial_worker_runs_calls_in_order_holds_at_most_max_pending_and_reraises() -> None:
+    release, done = threading.Event(), []
+    with SerialWorker("test-worker", max_pending=2) as worker:
+        worker.submit(release.wait, wait=False)  # holds the worker until released
+        worker.submit(done.append, 0, wait=False)
+        release.set()
+        for item in range(1, 20):
+            worker.submit(done.append, item)
+            assert len(worker._futures) <= 2  # the bound, checked directly
+        worker.drain()
+        assert done == list(range(20))
+        worker.submit(operator.truediv, 1, 0)
+        with pytest.raises(ZeroDivisionError):
+            worker.drain()

@@ -183,16 +183,14 @@ def _hash_len_16(u: np.ndarray, v: np.ndarray, mul: np.ndarray) -> np.ndarray:
 
 
 def farm_fingerprints(strings: pa.Array) -> np.ndarray:
-    """FarmHash Fingerprint64 (uint64) of each value of a string or binary array without nulls:
-    the keys' fingerprints (once per distinct key of a batch) and the report's text hashes.
+    """FarmHash Fingerprint64 (uint64) of each value of a string or binary array without nulls.
 
-    Values of up to 32 bytes (ids, dates, most keys, short texts) are hashed in numpy, all at
-    once, by FarmHash's formulas for those lengths; longer values take the C library's call
-    (pyfarmhash), as every value once did. Measured with ``benchmarks/prepare_data.py`` at 1M
-    rows, 15 interleaved runs on the shared 2-core machine: with all-distinct keys
-    (``split.key: [PhraseId]``) the C call for every value made the stage 13% slower (median
-    0.461 against 0.408 s; ours/floor 2.72x against 2.41x), and with the default key the C
-    call for keys and texts 7% slower (0.446 against 0.417 s), over the 5% a change may cost.
+    Values of up to 32 bytes (ids, dates, most keys) are hashed in numpy, all at once, by
+    FarmHash's formulas for those lengths; longer values take the C library's call
+    (pyfarmhash). Measured with ``benchmarks/prepare_data.py`` at 1M rows (15 interleaved runs,
+    shared 2-core machine): with all-distinct keys (``split.key: [PhraseId]``) the C call for
+    every key made the stage 13% slower (median 0.461 against 0.408 s; ours/floor 2.72x
+    against 2.41x), over the 5% a change may cost.
     """
     padded, starts, lengths = string_buffer(strings)
     fingerprints = np.empty(len(strings), np.uint64)
@@ -305,8 +303,12 @@ def mix64(values: np.ndarray) -> np.ndarray:
     Used where a value must become a well-spread 64-bit hash without a Python call per row:
     the random-split contrast (row numbers) and the sequential split's time keys.
     """
-    z = values.astype(np.uint64, copy=True)
-    shifted = np.empty_like(z)  # computed in place: one temporary of the values' size
+    return mix64_inplace(values.astype(np.uint64, copy=True))
+
+
+def mix64_inplace(z: np.ndarray) -> np.ndarray:
+    """``mix64`` of a uint64 array, computed in place (one temporary of its size)."""
+    shifted = np.empty_like(z)
     z += np.uint64(0x9E3779B97F4A7C15)
     for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
         np.right_shift(z, np.uint64(shift), out=shifted)

@@ -12,7 +12,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import farmhash
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -24,9 +23,9 @@ from hypothesis import strategies as st
 from common.errors import PipelineError
 from common.params import DataParams, SplitParams
 from common.tables import read_table
-from prepare_data.hashing import assign_buckets, fingerprint_strings
+from prepare_data.hashing import assign_buckets, fingerprint_strings, mix64
 from prepare_data.membership import SplitMembership
-from prepare_data.report import SPLITS, ks_from_counts, text_hashes
+from prepare_data.report import _TEXT_SALT, SPLITS, ks_from_counts, string_hashes, text_hashes
 from prepare_data.split import prepare, split_stream
 from prepare_data.stream import SerialWorker, open_batches, prefetch, read_whole
 
@@ -192,10 +191,40 @@ def test_membership_counts_equal_python_sets(items: list[tuple[int, int]], chunk
         assert per_split == {n: sum(i in s for s in splits_of.values()) for i, n in enumerate(SPLITS)}
 
 
+def _string_hash_reference(value: bytes) -> int:
+    """``string_hashes`` of one value, word by word in plain Python integers."""
+    mask = (1 << 64) - 1
+    # len // 8 + 1 words: the last holds the len % 8 trailing bytes, zero-padded (maybe none).
+    words = [int.from_bytes(value[i : i + 8].ljust(8, b"\0"), "little") for i in range(0, len(value) + 1, 8)]
+    salts = mix64(np.arange(len(words), dtype=np.uint64) ^ np.uint64(_TEXT_SALT)).tolist()
+    total = sum(
+        int(mix64(np.array([(w + s) & mask], np.uint64))[0]) for w, s in zip(words, salts, strict=True)
+    )
+    return int(mix64(np.array([(total & mask) ^ (len(value) * 0x9E3779B97F4A7C15 & mask)], np.uint64))[0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=30), st.integers(0, 5))
+def test_string_hashes_equal_the_word_by_word_definition(values: list[bytes], skip: int) -> None:
+    strings = pa.array(values, pa.binary()).slice(min(skip, len(values) - 1))  # a nonzero offset too
+    expected = [_string_hash_reference(v) for v in strings.to_pylist()]
+    assert string_hashes(strings).tolist() == expected
+
+
+def test_string_hashes_tell_apart_texts_that_differ_only_in_word_order_or_padding() -> None:
+    # Pairs a weak word hash would merge: swapped 8-byte words, a trailing NUL, high bytes only.
+    words = [bytes([a, 0, 0, 0, 0, 0, 0, b]) for a in range(16) for b in range(16)]
+    values = [x + y for x in words for y in words]
+    values += [b"", b"\0", b"\0" * 8, b"abcdefgh", b"abcdefgh\0"]
+    hashes = string_hashes(pa.array(values, pa.binary()))
+    assert len(set(hashes.tolist())) == len(set(values))
+    same_text_elsewhere = pa.array([b"x", b"abcdefgh", b"y"], pa.binary()).slice(1, 1)
+    assert string_hashes(same_text_elsewhere)[0] == hashes[values.index(b"abcdefgh")]
+
+
 def test_text_hashes_normalize_case_and_whitespace_and_skip_nulls() -> None:
     hashes, valid = text_hashes(pa.array(["Good  Movie", " good movie\t", "GOOD MOVIE!", None]))
     assert hashes[0] == hashes[1] != hashes[2]
-    assert hashes[0] == farmhash.fingerprint64("good movie")  # FarmHash of the normalized text
     assert valid.tolist() == [True, True, True, False]
 
 

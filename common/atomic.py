@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from common.errors import PipelineError
+from common.errors import PipelineError, defer_interrupts, raise_if_interrupted
 
 MARKER_SUFFIX = ".replacing"
 
@@ -116,18 +116,25 @@ def atomic_outputs(
         if final.exists() and not (final.is_file() or final.is_dir()):  # /dev/full, a FIFO
             raise PipelineError(f"{final}: not a regular file or folder; refusing to replace it")
     temps: list[Path] = []
+    committing = False
     try:
         for final in finals:
             remove_stale_temps(final)
         for i, final in enumerate(finals):
             temps.append(_temp_sibling(final, directory=i >= len(files)))
         yield temps
+        raise_if_interrupted()  # a signal's exception that a library swallowed: commit nothing
         for temp in temps:
             os.chmod(temp, 0o755 if temp.is_dir() else 0o644)
-        _commit(temps, finals)
+        committing = True
+        with defer_interrupts():  # a signal waits until the set is replaced
+            _commit(temps, finals)
     except BaseException as error:
         for temp in temps:
             _remove(temp)
+        if not committing:  # also a temp made just before a signal, not yet in `temps`
+            for final in finals:
+                remove_stale_temps(final)
         if isinstance(error, OSError):
             raise _with_path(error, finals)  # noqa: B904 (the same error, with its path)
         raise

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 
@@ -27,6 +28,7 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
         log_overrides()
         check_runtime()
         main()
+        raise_if_interrupted()
     except PipelineError as error:
         print(f"{name}: error: {redact_urls(str(error))}", file=sys.stderr)
         sys.exit(2)
@@ -34,10 +36,10 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
         print(f"{name}: error: {redact_urls(describe_os_error(error))}", file=sys.stderr)
         sys.exit(2)
     except Interrupted as signalled:
-        print(f"{name}: interrupted ({signalled.name}); outputs left as they were", file=sys.stderr)
+        print(f"{name}: interrupted ({signalled.name}); no output half-written", file=sys.stderr)
         sys.exit(128 + signalled.number)
     except KeyboardInterrupt:
-        print(f"{name}: interrupted (SIGINT); outputs left as they were", file=sys.stderr)
+        print(f"{name}: interrupted (SIGINT); no output half-written", file=sys.stderr)
         sys.exit(130)
 
 
@@ -68,8 +70,48 @@ class Interrupted(BaseException):
         self.name = signal.Signals(number).name
 
 
+# Signals that arrived while interrupts were deferred (``defer_interrupts``); None: not deferring.
+_deferred: list[int] | None = None
+# Every signal that raised: a library's bare `except:` (one ran in an import during get_data's
+# generating) can swallow the exception, so `raise_if_interrupted` raises it again.
+_received: list[int] = []
+
+
 def _interrupt(number: int, frame: FrameType | None) -> None:
+    if _deferred is not None:
+        _deferred.append(number)
+        return
+    _received.append(number)
+    _raise(number)
+
+
+def _raise(number: int) -> None:
+    if number == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Interrupted(number)
+
+
+def raise_if_interrupted() -> None:
+    """Raise the interrupt of a signal that arrived before, if any, even if it was swallowed."""
+    if _received:
+        _raise(_received[0])
+
+
+@contextlib.contextmanager
+def defer_interrupts() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP that arrive in the block take effect at its end: used around
+    the renames of an output set, so that a signal never leaves the set half-replaced."""
+    global _deferred
+    if _deferred is not None:  # nested: the outer block raises
+        yield
+        return
+    _deferred = []
+    try:
+        yield
+    finally:
+        pending, _deferred = _deferred, None
+        if pending:
+            _interrupt(pending[0], None)
 
 
 def install_signal_handlers() -> None:
@@ -77,6 +119,11 @@ def install_signal_handlers() -> None:
     Ctrl-C does: every ``finally`` runs, temp outputs are removed, one line is printed."""
     for number in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, _interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
+        signal.signal(signal.SIGINT, _interrupt)
+    # A parent may hand them down blocked (the mask survives exec): then a `kill` would wait,
+    # pending, until the stage had finished.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGHUP, signal.SIGINT})
 
 
 def describe_os_error(error: OSError) -> str:

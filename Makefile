@@ -7,11 +7,12 @@ INSTALLED := $(VENV)/.installed
 # Stage commands in dvc.yaml call `python`: make it the project's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install repro test verify lint format bench clean experiments compare plots plots-template chromium diff-predictions java schema
+.PHONY: help install repro test test-fast verify lint format bench clean experiments compare plots plots-template chromium diff-predictions java schema
 
 help:
 	@echo "make repro   create .venv if needed, install, run the pipeline (dvc repro)"
 	@echo "make test    install if needed, run ruff and the whole test suite"
+	@echo "make test-fast  the unit tests only, in seconds"
 	@echo "make verify  reproduce the committed results here; artifact by artifact, same bits or not"
 	@echo "make lint    ruff check and format check, actionlint on the workflows"
 	@echo "make bench   run the benchmarks in benchmarks/"
@@ -44,6 +45,10 @@ repro: $(INSTALLED)
 
 test: $(INSTALLED) $(SPARK_INSTALLED) lint chromium java
 	$(PYTHON) -m pytest
+
+# The unit tests only (tests/conftest.py: FAST_MODULES), for the inner loop: seconds, not minutes.
+test-fast: $(INSTALLED)
+	$(PYTHON) -m pytest -m "not slow" -q
 
 # Reproduce the committed HEAD in a temp clone (every stage runs) and compare with dvc.lock.
 verify: $(INSTALLED)

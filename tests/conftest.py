@@ -18,6 +18,34 @@ import yaml
 from tests.s3_server import moto_server, s3_env  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
+# The modules of `make test-fast`: plain functions on in-memory data, no process, server or
+# dvc run. Every other module is marked `slow` and runs only in `make test`, the full suite,
+# so a new test module is in the full suite until someone decides it is fast.
+FAST_MODULES = {
+    "test_containers",
+    "test_devcontainer",
+    "test_dvc_deps",
+    "test_hashing",
+    "test_labels",
+    "test_metrics",
+    "test_params",
+    "test_params_schema",
+    "test_plots_data",
+    "test_split",
+    "test_split_plots",
+    "test_torch_continue",
+    "test_torch_data",
+    "test_torch_schedules",
+    "test_torch_training",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is None or item.module.__name__.rsplit(".", 1)[-1] not in FAST_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 VENV_BIN = Path(sys.executable).parent
 
 

@@ -186,3 +186,13 @@ def test_another_python_or_library_version_is_named(tmp_path: Path) -> None:
     assert any("Python 3.11 runs" in p and "3.99" in p for p in problems)
     assert any(p.startswith("numpy ") and "pins 0.0.1" in p for p in problems)
     assert not any(p.startswith("torch") for p in problems)  # +cpu is the same public version
+
+
+@pytest.mark.parametrize("package", ["prepare_data", "train", "evaluate", "predict", "serve"])
+def test_every_entry_point_package_pins_the_kernels_before_numpy_loads(package: str) -> None:
+    """``python -m <package>`` (or any of its modules) imports the package first."""
+    script = f"import {package}, numpy, scipy.linalg, threadpoolctl; print(sorted({{i['architecture'] for i in threadpoolctl.threadpool_info()}}))"
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=environment(OLDER_CPU), capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "['Haswell']"

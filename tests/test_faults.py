@@ -326,6 +326,10 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> 
         time.sleep(0.01)
 
 
+def default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def signal_while_stopped(process: subprocess.Popen[str], signum: int) -> None:
     """Stop ``process``, send it ``signum``, let it go on: the signal reaches it while it still
     runs, however late this (possibly starved) test process saw its temp folder."""
@@ -356,7 +360,12 @@ def test_sigterm_and_sigint_print_one_interrupted_line_and_leave_the_outputs(
     env = conftest.test_env()
     env["PYTHONPATH"] = str(ROOT)
     process = subprocess.Popen(
-        [sys.executable, "-m", "prepare_data.get"], cwd=folder, env=env, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "prepare_data.get"],
+        cwd=folder,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,  # a test run in the background would hand down SIGINT ignored
     )
     try:
         wait_for(lambda: any((folder / "data").glob(".raw.tmp-*")), "the stage's temp folder")

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,6 +177,13 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
 
 @pytest.fixture
 def s3_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> MotoServer:
-    """The session server, with this test's environment pointing at it."""
+    """The session server, emptied, with this test's environment pointing at it.
+
+    Emptied first: the remote is content-addressed, so a bucket left by an earlier test holds
+    the same objects (`dvc push` then pushes nothing) or a tampered one (test_model_integrity).
+    """
+    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+    no_proxy.open(urllib.request.Request(f"{moto_server.url}/moto-api/reset", method="POST"), timeout=30)
+    )
     moto_server.set_env(monkeypatch, tmp_path)
     return moto_server

@@ -184,6 +184,5 @@ def s3_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: P
     """
     no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
     no_proxy.open(urllib.request.Request(f"{moto_server.url}/moto-api/reset", method="POST"), timeout=30)
-    )
     moto_server.set_env(monkeypatch, tmp_path)
     return moto_server

@@ -50,7 +50,7 @@ from prepare_data.hashing import fingerprint_strings, mix64, row_json
 from prepare_data.labels import LABEL
 from prepare_data.report import SPLITS, build_report, check_report, random_split, text_hashes
 from prepare_data.sequential import _positions, parse_times
-from prepare_data.split import check_columns, output_schema
+from prepare_data.split import check_columns, check_rows_left, output_schema
 from prepare_data.split_plots import LABEL_CDF_FILE, TEXT_LENGTH_CDF_FILE, label_cdf_rows, length_cdf_rows
 from prepare_data.sql import BUCKET, FP, bucket, key_string, label_case
 from prepare_data.stream import ROW_GROUP_ROWS, BackgroundWriters
@@ -400,19 +400,7 @@ def _run(
         _check_times(assigned, split, source)
     if not totals["longest_text"]:
         raise PipelineError(f"{source}: column {data.text_column!r} (data.text_column) is empty in every row")
-    if dropped["label_not_mapped"] == rows_read:
-        raise PipelineError(
-            f"{source}: no rows left after label mapping: column {data.label_column!r} has none of "
-            f"{list(data.negative_labels)} (data.negative_labels) or {list(data.positive_labels)} "
-            "(data.positive_labels)"
-        )
-    if dropped["null_key"] == rows_read - dropped["label_not_mapped"]:
-        what = (
-            f"split.time_column {split.time_column!r}"
-            if split.method == "sequential"
-            else f"split.key {list(split.key)}"
-        )
-        raise PipelineError(f"{source}: {what} is NULL in every row")
+    check_rows_left(dropped, rows_read, data, split, source)
 
     kept = assigned.filter(F.col(SPLIT) >= 0)
     report, plot_data = _report(kept, data, split, dropped)

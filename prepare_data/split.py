@@ -260,11 +260,10 @@ def _add_stats(
     stats.add(split_index, labels, keys, pc.take(texts, from_numpy(order)), ranks)
 
 
-def finish_report(
-    stats: SplitStats, data: DataParams, split: SplitParams, rows_read: int, source: str
-) -> dict[str, object]:
-    """The report with its warnings; fails on input that left no usable rows."""
-    dropped = stats.dropped
+def check_rows_left(
+    dropped: dict[str, int], rows_read: int, data: DataParams, split: SplitParams, source: str
+) -> None:
+    """Fail, naming the params at fault, when label mapping or NULL keys left no usable row."""
     if dropped["label_not_mapped"] == rows_read:
         raise PipelineError(
             f"{source}: no rows left after label mapping: column {data.label_column!r} has none of "
@@ -278,6 +277,13 @@ def finish_report(
             else f"split.key {list(split.key)}"
         )
         raise PipelineError(f"{source}: {what} is NULL in every row")
+
+
+def finish_report(
+    stats: SplitStats, data: DataParams, split: SplitParams, rows_read: int, source: str
+) -> dict[str, object]:
+    """The report with its warnings; fails on input that left no usable rows."""
+    check_rows_left(stats.dropped, rows_read, data, split, source)
     report = stats.report()
     report["warnings"] = check_report(report, split, source)
     return report

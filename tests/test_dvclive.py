@@ -165,7 +165,8 @@ def test_dvc_exp_show_shows_a_running_torch_experiments_latest_virtual_epoch(rep
                 for experiment in baseline.get("experiments") or []:
                     if (experiment.get("executor") or {}).get("state") != "running":
                         continue
-                    metrics = experiment["revs"][0]["data"].get("metrics") or {}
+                    # A just-started experiment is listed with no data yet: poll again.
+                    metrics = (experiment["revs"][0].get("data") or {}).get("metrics") or {}
                     step = metrics.get(str(LIVE_METRICS), {}).get("data", {}).get("step")
                     if step is not None:
                         seen_running.append(step)

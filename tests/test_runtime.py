@@ -172,19 +172,22 @@ def test_a_torch_stage_whose_kernels_could_not_be_pinned_refuses(tmp_path: Path)
     assert "Traceback" not in stderr and model == {}
 
 
-def test_requirements_lock_names_the_python_the_tests_run_on() -> None:
-    python, pins = locked_versions()
-    assert python == f"{sys.version_info.major}.{sys.version_info.minor}"
-    assert pins["numpy"] and pins["torch"].startswith("2.13.0")
+def test_the_lock_pins_this_python_and_platform() -> None:
+    pins = locked_versions()
+    assert pins["numpy"] and pins["torch"] == ("2.13.0+cpu" if sys.platform == "linux" else "2.13.0")
     assert version_problems() == []
 
 
-def test_another_python_or_library_version_is_named(tmp_path: Path) -> None:
+def test_another_library_version_is_named_and_markers_pick_the_line(tmp_path: Path) -> None:
     lock = tmp_path / "requirements.lock"
-    lock.write_text("# python 3.99\nnumpy==0.0.1\ntorch==2.13.0+cpu\n")
+    lock.write_text(
+        "# inputs sha256: 0\nnumpy==0.0.1\n"
+        "scipy==0.0.2 ; python_version < '3.0'\nscipy==0.0.3 ; python_version >= '3.0'\n"
+        "torch==2.13.0+cpu ; sys_platform == 'linux'\ntorch==2.13.0 ; sys_platform != 'linux'\n"
+    )
     problems = version_problems(lock)
-    assert any("Python 3.11 runs" in p and "3.99" in p for p in problems)
     assert any(p.startswith("numpy ") and "pins 0.0.1" in p for p in problems)
+    assert any(p.startswith("scipy ") and "pins 0.0.3" in p for p in problems)
     assert not any(p.startswith("torch") for p in problems)  # +cpu is the same public version
 
 

@@ -17,13 +17,14 @@ INSTALL = @PATH="$(BASE_PATH)" $(PYTHON) scripts/install.py --venv $(VENV) --tor
 # Stage commands in dvc.yaml call `python`: make it the project's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install lock repro test test-fast verify lint format bench clean experiments compare plots plots-template chromium diff-predictions java schema
+.PHONY: help install lock repro test test-install test-fast verify lint format bench clean experiments compare plots plots-template chromium diff-predictions java schema
 
 help:
 	@echo "make repro   create .venv if needed, install the core, run the pipeline (dvc repro)"
 	@echo "make test    install everything, run ruff and the whole test suite"
 	@echo "make install EXTRAS=\"torch spark\"   the optional parts: torch, spark, test"
 	@echo "make lock    regenerate requirements.lock from pyproject.toml (every Python and platform)"
+	@echo "make test-install  the install on a fresh copy as an ordinary machine has it, Python 3.11-3.13"
 	@echo "make test-fast  the unit tests only, in seconds"
 	@echo "make verify  reproduce the committed results here; artifact by artifact, same bits or not"
 	@echo "make lint    ruff check and format check, actionlint on the workflows"
@@ -56,7 +57,14 @@ repro:
 test: chromium java
 	$(INSTALL) "torch spark test"
 	@$(MAKE) --no-print-directory lint
-	$(VENV_PYTHON) -m pytest
+	$(VENV_PYTHON) -m pytest -m "not install"
+
+# The install as an ordinary machine has it (tests/test_install.py): fresh copies, PyPI alone,
+# torch from a loopback TORCH_INDEX_URL, Python 3.11, 3.12 and 3.13 (python3.12 and python3.13
+# are found on the PATH or under pyenv). Minutes of downloads, so apart from make test; .ci/run runs both.
+test-install:
+	$(INSTALL) "torch test"
+	$(VENV_PYTHON) -m pytest -m install tests/test_install.py
 
 # The unit tests only (tests/conftest.py: FAST_MODULES), for the inner loop: seconds, not minutes.
 test-fast:

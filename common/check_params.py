@@ -14,13 +14,14 @@ from pathlib import Path
 
 from common.atomic import write_bytes_atomic
 from common.errors import run_stage
+from common.extras import check_extras
 from common.params import load_params
 
 CHECKED = Path("data/params.checked")
 
 
 def main() -> None:
-    load_params()
+    check_extras(load_params())
     write_bytes_atomic(CHECKED, b"params.yaml is valid\n")
 
 

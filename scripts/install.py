@@ -130,20 +130,39 @@ def run_pip(python: Path, args: list[str], what: str, where: str, hint: str) -> 
         raise InstallError(f"could not install {package} from {where}: {reason}; {hint}")
 
 
+def locked_pin(python: Path, lock: Path, name: str) -> str:
+    """``name``'s line of the lock for the venv's Python and platform, such as ``torch==2.13.0+cpu``
+    (markers evaluated by the packaging library that pip carries: nothing is installed yet)."""
+    script = (
+        "import sys\nfrom pip._vendor.packaging.requirements import Requirement\n"
+        "for line in open(sys.argv[1]):\n"
+        "    if line.strip() and not line.startswith('#'):\n"
+        "        r = Requirement(line)\n"
+        "        if r.name == sys.argv[2] and (r.marker is None or r.marker.evaluate()):\n"
+        "            print(f'{r.name}{r.specifier}')\n"
+    )
+    found = subprocess.run([python, "-c", script, lock, name], capture_output=True, text=True, check=True)
+    if not found.stdout.strip():
+        raise InstallError(f"{lock.name} pins no {name} for this platform: run make lock")
+    return found.stdout.split()[0]
+
+
 def install_torch(python: Path, lock: Path, index_url: str) -> None:
     """torch alone, without its dependencies: from pip's own configuration when it has the
     pinned wheel, else from ``index_url`` only (PyTorch's CPU index also carries numpy and
     others, which must come from PyPI, pinned)."""
-    pinned = ["install", "--no-deps", "-c", str(lock), "torch"]
-    local = subprocess.run([python, *PIP, *pinned, "--no-index"], capture_output=True, text=True)
+    pin = locked_pin(python, lock, "torch")
+    local = subprocess.run(
+        [python, *PIP, "install", "--no-deps", "--no-index", pin], capture_output=True, text=True
+    )
     if local.returncode == 0:
-        say("torch: the pinned CPU wheel came from pip's own configuration (find-links)")
+        say(f"torch: {pin} came from pip's own configuration (find-links), no index asked")
         return
-    say(f"torch: installing the pinned CPU build from {index_url}")
+    say(f"torch: installing {pin} from {index_url}")
     run_pip(
         python,
-        [*pinned, "--index-url", index_url],
-        "torch",
+        ["install", "--no-deps", "--index-url", index_url, pin],
+        pin,
         index_url,
         "set TORCH_INDEX_URL to a PyTorch CPU index that this machine reaches "
         f"(default {DEFAULT_TORCH_INDEX_URL}), or leave torch out (EXTRAS without torch)",

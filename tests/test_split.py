@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import mmap
 import operator
 import os
 import random
@@ -561,3 +562,12 @@ def test_serial_worker_runs_calls_in_order_holds_at_most_max_pending_and_reraise
         worker.submit(operator.truediv, 1, 0)
         with pytest.raises(ZeroDivisionError):
             worker.drain()
+
+
+def test_large_membership_shards_live_off_the_heap_with_the_same_values() -> None:
+    values = np.sort(mix64(np.arange(membership_module.OFF_HEAP_BYTES // 8 * 2)))
+    copy = membership_module._off_heap(values)
+    assert isinstance(copy.base, mmap.mmap) and copy.dtype == values.dtype
+    assert np.array_equal(copy, values)
+    small = values[:10]
+    assert membership_module._off_heap(small) is small  # a page of its own would waste memory

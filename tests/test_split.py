@@ -567,7 +567,7 @@ def test_serial_worker_runs_calls_in_order_holds_at_most_max_pending_and_reraise
 def test_large_membership_shards_live_off_the_heap_with_the_same_values() -> None:
     values = np.sort(mix64(np.arange(membership_module.OFF_HEAP_BYTES // 8 * 2)))
     copy = membership_module._off_heap(values)
-    assert isinstance(copy.base, mmap.mmap) and copy.dtype == values.dtype
+    assert isinstance(copy.base.obj, mmap.mmap) and copy.dtype == values.dtype
     assert np.array_equal(copy, values)
     small = values[:10]
     assert membership_module._off_heap(small) is small  # a page of its own would waste memory

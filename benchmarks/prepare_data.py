@@ -1,32 +1,50 @@
-"""Benchmark of the prepare_data stage against the original pipeline and the I/O floor.
+"""Benchmark of the prepare_data stage against polars, DuckDB, the original pipeline and the I/O floor.
 
 Generates N rows shaped like the default data set (``PhraseId, SentenceId, Phrase,
 Sentiment``; ~8 phrases per sentence, sub-spans of it) as a TSV in a temp folder, then runs,
-each in its own subprocess on the same file, in the same run:
+each as a whole process of its own on the same file (interpreter start and imports included,
+as a user or ``dvc repro`` sees it), in the same run:
 
 - ``ours``: ``python -m prepare_data`` with the default ``split`` params;
+- ``polars``: the same split with polars' own hash (``hash(SentenceId) % modulus``): read,
+  keep labels 0 and 4, label, bucket, one parquet file per split. Not BigQuery's buckets, and
+  no split report: what a user would write instead of this stage;
+- ``duckdb``: the same with DuckDB's own ``hash``, one ``COPY ... TO`` per split;
 - ``original``: the original pipeline: pandas ``read_csv``, keep labels 0 and 4, a row-wise
   ``apply`` for the label, ``train_test_split``, ``to_parquet``;
 - ``floor``: a pyarrow read with the same options as ours, the same label filter, one parquet
   write (pyarrow's defaults), no hashing.
 
-Each leg runs ``--repeat`` times (5), interleaved. It prints each leg's best and median wall
-time, the ratios ours/floor and original/ours of both, and each leg's peak RSS.
+polars and DuckDB are not project dependencies: their legs are skipped, with a notice, when
+they are not installed (``pip install polars duckdb``).
+
+Each leg runs ``--repeat`` times (5), interleaved, so that load from other processes hits all
+legs alike. Printed per leg: the median and min-max wall time, the paired ratio to ours (each
+run divided by the run of ours in the same round: median and min-max), the peak RSS (VmHWM,
+the process's own high-water mark; ``ru_maxrss`` would also count the parent's memory at
+fork) and the median CPU seconds (all threads). The load average is printed before and after.
 
 ``--key PhraseId`` splits by another key (all distinct: every key hashed once per row);
 ``--baseline DIR ...`` adds a leg per folder, named after it: the stage of another checkout
-(``git worktree add /tmp/before HEAD``) on the same file, interleaved with ours: a change's
-before and after (or several variants) in one run. ``--legs`` picks legs (``original`` takes minutes at 10M rows).
+(``git archive main | tar -x -C /tmp/before``) on the same file, interleaved with ours: a
+change's before and after in one run. The outputs of ours and of every baseline
+(``data/prepared/*.parquet`` and ``metrics/split*.json``) are compared byte for byte in every
+round; a difference stops the run. ``--legs`` picks legs (``original`` takes minutes at 10M rows).
 
-    .venv/bin/python benchmarks/prepare_data.py            # 1M and 10M rows
+    .venv/bin/python benchmarks/prepare_data.py            # 1K, 1M and 10M rows
     .venv/bin/python benchmarks/prepare_data.py --rows 200000
-    .venv/bin/python benchmarks/prepare_data.py --legs ours floor --baseline /tmp/before --key PhraseId
+    .venv/bin/python benchmarks/prepare_data.py --legs ours polars duckdb --baseline /tmp/before
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import hashlib
+import importlib.util
 import os
+import resource
+import runpy
 import shutil
 import statistics
 import subprocess
@@ -35,18 +53,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import yaml
-
+# Only the standard library at the top: each leg's process imports what it uses, no more.
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK_SENTENCES = 100_000
+KEY, LABELS, MODULUS = "SentenceId", (0, 4), 10  # the default params, for the peers' legs
+SPLIT_RANGES = {"train": (0, 8), "valid": (8, 9), "test": (9, 10)}
+OUTPUTS = ("data/prepared/train.parquet", "data/prepared/valid.parquet", "data/prepared/test.parquet")
 
 
-def _sentences(rng: np.random.Generator, count: int, first_id: int) -> pa.Table:
+def _sentences(rng: object, count: int, first_id: int) -> object:  # numpy and pyarrow are imported late
     """``count`` sentences' phrases: the sentence itself plus 2..13 sub-spans, like synthetic.py."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     from prepare_data.synthetic import POLARITY, VOCABULARY
 
     lengths = rng.integers(6, 26, size=count)
@@ -76,6 +96,10 @@ def _sentences(rng: np.random.Generator, count: int, first_id: int) -> pa.Table:
 
 def generate_tsv(path: Path, rows: int, seed: int = 42) -> None:
     """Write ``rows`` phrases as an unquoted TSV, chunk by chunk (flat memory)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     rng = np.random.Generator(np.random.PCG64(seed))
     # pyarrow quotes header names whatever the quoting style: write the header line ourselves.
     options = pacsv.WriteOptions(delimiter="\t", quoting_style="none", include_header=False)
@@ -98,22 +122,64 @@ def generate_tsv(path: Path, rows: int, seed: int = 42) -> None:
             written += chunk.num_rows
 
 
+def _print_peak() -> None:
+    """Print this process's peak RSS for ``run_leg``, at exit (after the leg's last byte)."""
+    status = Path("/proc/self/status").read_text()
+    print(f"peak_kib={int(status.split('VmHWM:')[1].split()[0])}", flush=True)
+
+
 def leg_ours(source: Path, workdir: Path, root: Path = ROOT, key: list[str] | None = None) -> None:
-    """The stage of checkout ``root``, as ``dvc repro`` runs it, on ``source`` with its params
-    (``key``: another ``split.key``)."""
+    """The stage of checkout ``root``, as ``dvc repro`` runs it (``python -m prepare_data``),
+    on ``source`` with its params (``key``: another ``split.key``)."""
+    import yaml
+
     (workdir / "data/raw").mkdir(parents=True)
     (workdir / "data/raw/reviews.tsv").symlink_to(source)
     params = yaml.safe_load((root / "params.yaml").read_text())
     if key is not None:
         params["split"]["key"] = key
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # What ``python -m prepare_data`` would import, and only that: yaml is imported by the
+    # stage too, and this process's own imports are the standard library's.
     os.chdir(workdir)
-    sys.path.insert(0, str(root))
-    from prepare_data.__main__ import main
+    sys.path[0] = str(root)
+    runpy.run_module("prepare_data", run_name="__main__", alter_sys=True)
 
-    start = _start_clocks()
-    main()
-    report_time(start)
+
+def leg_polars(source: Path, workdir: Path) -> None:
+    """The split as a polars user would write it: polars' own hash, three parquet files."""
+    import polars as pl
+
+    frame = (
+        pl.scan_csv(source, separator="\t", quote_char=None)
+        .filter(pl.col("Sentiment").is_in(LABELS))
+        .with_columns(
+            label=(pl.col("Sentiment") == LABELS[1]).cast(pl.Int8),
+            bucket=pl.col(KEY).hash() % MODULUS,
+        )
+        .collect()
+    )
+    for name, (lo, hi) in SPLIT_RANGES.items():
+        part = frame.filter(pl.col("bucket").is_between(lo, hi, closed="left")).drop("bucket")
+        part.write_parquet(workdir / f"{name}.parquet")
+
+
+def leg_duckdb(source: Path, workdir: Path) -> None:
+    """The split as a DuckDB user would write it: DuckDB's own hash, a COPY per split."""
+    import duckdb
+
+    connection = duckdb.connect()
+    connection.execute(
+        f"""CREATE TEMP TABLE labelled AS
+        SELECT *, CAST(Sentiment = {LABELS[1]} AS TINYINT) AS label, hash({KEY}) % {MODULUS} AS bucket
+        FROM read_csv('{source}', delim = '\t', quote = '', header = true)
+        WHERE Sentiment IN {LABELS}"""
+    )
+    for name, (lo, hi) in SPLIT_RANGES.items():
+        connection.execute(
+            f"COPY (SELECT * EXCLUDE (bucket) FROM labelled WHERE bucket >= {lo} AND bucket < {hi}) "
+            f"TO '{workdir / name}.parquet' (FORMAT parquet)"
+        )
 
 
 def leg_original(source: Path, workdir: Path) -> None:
@@ -121,7 +187,6 @@ def leg_original(source: Path, workdir: Path) -> None:
     import pandas as pd
     from sklearn.model_selection import train_test_split
 
-    start = _start_clocks()
     frame = pd.read_csv(source, sep="\t")
     frame = frame[frame["Sentiment"].isin([0, 4])]
     frame["label"] = frame.apply(lambda row: 0 if row["Sentiment"] == 0 else 1, axis=1)
@@ -129,51 +194,53 @@ def leg_original(source: Path, workdir: Path) -> None:
     valid, test = train_test_split(rest, test_size=0.5, random_state=42)
     for name, part in (("train", train), ("valid", valid), ("test", test)):
         part.to_parquet(workdir / f"{name}.parquet")
-    report_time(start)
 
 
 def leg_floor(source: Path, workdir: Path) -> None:
     """The I/O floor: pyarrow read with our options, the same label filter, one parquet write."""
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    sys.path.insert(0, str(ROOT))
+    sys.path[0] = str(ROOT)
     from common.tables import csv_options
 
-    # Built before the clock starts, like every leg's imports: pyarrow's first conversion of a
-    # Python list imports pandas (about 0.2 s), which would flatter our ratio to the floor.
-    labels = pa.array([0, 4])
-    start = _start_clocks()
     read, parse = csv_options(source)
     table = pacsv.read_csv(source, read_options=read, parse_options=parse)
-    table = table.filter(pc.is_in(table["Sentiment"], labels))
-    pq.write_table(table, workdir / "prepared.parquet")
-    report_time(start)
+    mask = pc.or_(pc.equal(table["Sentiment"], LABELS[0]), pc.equal(table["Sentiment"], LABELS[1]))
+    pq.write_table(table.filter(mask), workdir / "prepared.parquet")
 
 
-START_CPU = 0.0  # process_time when a leg's clock starts (set by each leg)
-LEGS = {"ours": leg_ours, "original": leg_original, "floor": leg_floor}
-LEG_NAMES = ("ours", "original", "floor")
+LEGS = {
+    "ours": leg_ours,
+    "polars": leg_polars,
+    "duckdb": leg_duckdb,
+    "original": leg_original,
+    "floor": leg_floor,
+}
+OPTIONAL_LEGS = {"polars": "polars", "duckdb": "duckdb"}  # leg: the module it needs
 
 
-def _start_clocks() -> float:
-    global START_CPU
-    START_CPU = time.process_time()
-    return time.perf_counter()
+def available_legs(legs: list[str]) -> list[str]:
+    """``legs`` without those whose library is not installed (with a notice for each)."""
+    kept = []
+    for leg in legs:
+        module = OPTIONAL_LEGS.get(leg)
+        if module and importlib.util.find_spec(module) is None:
+            print(f"notice: leg {leg} skipped: {module} is not installed (pip install {module})")
+            continue
+        kept.append(leg)
+    return kept
 
 
-def report_time(start: float) -> None:
-    """Print the leg's seconds, CPU seconds (all threads, since ``start``) and peak RSS for
-    ``run_leg``. The peak is VmHWM, this process's own high-water mark: ru_maxrss of a child
-    also counts the parent's memory at fork."""
-    seconds = time.perf_counter() - start
-    cpu = time.process_time() - START_CPU
-    status = Path("/proc/self/status").read_text()
-    peak_kib = int(status.split("VmHWM:")[1].split()[0])
-    print(f"seconds={seconds:.6f} cpu={cpu:.6f} peak_kib={peak_kib}", flush=True)
+def output_digests(workdir: Path) -> dict[str, str]:
+    """md5 of each output of the stage in ``workdir`` (the splits and the split metrics)."""
+    paths = [workdir / name for name in OUTPUTS] + sorted((workdir / "metrics").glob("split*.json"))
+    return {str(p.relative_to(workdir)): hashlib.md5(p.read_bytes()).hexdigest() for p in paths}
 
 
 def run_leg(leg: str, source: Path, workdir: Path, options: argparse.Namespace) -> tuple[float, float, float]:
-    """(seconds of work, peak RSS in MiB, CPU seconds) of one leg, run in its own process."""
+    """(wall seconds, peak RSS in MiB, CPU seconds) of one leg, run as a process of its own."""
     workdir.mkdir()
     command = [sys.executable, __file__, "--input", str(source), "--workdir", str(workdir)]
     baselines = {folder.name: folder for folder in options.baseline or ()}
@@ -182,78 +249,95 @@ def run_leg(leg: str, source: Path, workdir: Path, options: argparse.Namespace) 
         command += ["--key", *options.key] if options.key is not None else []
     else:
         command += ["--leg", leg]
+    # The children's CPU clock, before and after: one child at a time, so the difference is its.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise SystemExit(f"leg {leg} failed with exit code {result.returncode}:\n{result.stderr}")
-    fields = dict(item.split("=") for item in result.stdout.strip().splitlines()[-1].split())
-    return float(fields["seconds"]), int(fields["peak_kib"]) / 1024, float(fields["cpu"])
+    peak = [line for line in result.stdout.splitlines() if line.startswith("peak_kib=")][-1]
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, int(peak.split("=")[1]) / 1024, cpu
 
 
-def benchmark(
-    rows: int, scratch: Path, repeat: int, legs: list[str], options: argparse.Namespace
-) -> dict[str, tuple[float, float, float]]:
-    """Each leg ``repeat`` times, interleaved (so that load from other processes hits all
-    legs alike); the fastest and the median time and the highest peak RSS of each leg."""
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]"
+
+
+def benchmark(rows: int, scratch: Path, repeat: int, legs: list[str], options: argparse.Namespace) -> dict:
+    """Each leg ``repeat`` times, interleaved; a table of times, paired ratios to ours, peaks."""
     source = scratch / f"reviews_{rows}.tsv"
     generate_tsv(source, rows)
     key = f", split.key {options.key}" if options.key is not None else ""
     print(
-        f"\n{rows:,} rows, {source.stat().st_size / 2**20:.0f} MiB TSV{key}, {repeat} runs of each",
+        f"\n{rows:,} rows, {source.stat().st_size / 2**20:.0f} MiB TSV{key}, {repeat} runs of each; "
+        f"load average {_load()}",
         flush=True,
     )
+    compared = {"ours", *(folder.name for folder in options.baseline or ())}
     runs: dict[str, list[tuple[float, float, float]]] = {leg: [] for leg in legs}
     for attempt in range(repeat):
+        digests = {}
         for leg in legs:
             workdir = scratch / f"{leg}_{rows}_{attempt}"
             runs[leg].append(run_leg(leg, source, workdir, options))
+            if leg in compared:
+                digests[leg] = output_digests(workdir)
             shutil.rmtree(workdir)
+        if len(set(map(str, digests.values()))) > 1:
+            raise SystemExit(f"outputs differ between {', '.join(digests)}:\n{digests}")
     source.unlink()
-    results = {
-        leg: (min(t for t, _, _ in r), statistics.median(t for t, _, _ in r), max(m for _, m, _ in r))
-        for leg, r in runs.items()
-    }
-    # CPU time varies less than wall time on a machine shared with other jobs.
-    print(f"  {'':<9} {'best':>8}   {'median':>8}   peak RSS   CPU median")
-    for leg, (best, median, rss) in results.items():
-        cpu = statistics.median(c for _, _, c in runs[leg])
-        print(f"  {leg:<9} {best:8.3f} s {median:8.3f} s {rss:7.0f} MiB {cpu:8.3f} s", flush=True)
-    for kind, column in (("best", 0), ("median", 1)):
-        ratios = [
-            f"{leg}/floor {results[leg][column] / results['floor'][column]:.3f}x"
-            for leg in results
-            if leg not in ("original", "floor") and "floor" in results
-        ]
-        if "original" in results and "ours" in results:
-            ratios.append(f"original/ours {results['original'][column] / results['ours'][column]:.1f}x")
-        print(f"  {kind:<6} " + "   ".join(ratios), flush=True)
-    return results
+    if len(compared & set(legs)) > 1:
+        print(f"  outputs of {', '.join(sorted(compared & set(legs)))}: identical in every run", flush=True)
+    print(f"  {'':<9} {'wall s, median [min-max]':>26} {'/ours, paired':>22} {'peak RSS':>9} {'CPU s':>7}")
+    for leg, results in runs.items():
+        seconds = [r[0] for r in results]
+        ratio = (
+            ""
+            if "ours" not in runs
+            else _spread([s / o[0] for s, o in zip(seconds, runs["ours"], strict=True)], ".2f")
+        )
+        print(
+            f"  {leg:<9} {_spread(seconds, '.3f'):>26} {ratio:>22} {max(r[1] for r in results):6.0f} MiB "
+            f"{statistics.median(r[2] for r in results):7.2f}",
+            flush=True,
+        )
+    print(f"  load average after: {_load()}", flush=True)
+    return runs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--repeat", type=int, default=5, help="runs of each leg (best and median shown)")
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000, 1_000_000, 10_000_000])
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each leg (median and min-max shown)")
     parser.add_argument("--key", nargs="+", metavar="COLUMN", help="split.key of ours (and baselines)")
     parser.add_argument("--baseline", type=Path, nargs="+", metavar="DIR", help="other checkouts, as legs")
-    parser.add_argument("--legs", nargs="+", choices=LEG_NAMES, help="legs to run (default: all)")
+    parser.add_argument("--legs", nargs="+", choices=LEGS, help="legs to run (default: all)")
     parser.add_argument("--leg", choices=LEGS, help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.leg == "ours":
-        leg_ours(args.input, args.workdir, args.root, args.key)
-        return
     if args.leg:
-        LEGS[args.leg](args.input, args.workdir)
+        atexit.register(_print_peak)
+        if args.leg == "ours":
+            leg_ours(args.input, args.workdir, args.root, args.key)
+        else:
+            LEGS[args.leg](args.input, args.workdir)
         return
     sys.path.insert(0, str(ROOT))  # generate_tsv's vocabulary
-    legs = [*(args.legs or LEG_NAMES), *(folder.name for folder in args.baseline or ())]
+    legs = available_legs([*(args.legs or LEGS), *(folder.name for folder in args.baseline or ())])
     with tempfile.TemporaryDirectory(prefix="bench-prepare-data-") as scratch:
         results = {rows: benchmark(rows, Path(scratch), args.repeat, legs, args) for rows in args.rows}
     if len(results) > 1 and "ours" in legs:
-        small, large = min(results), max(results)
-        growth = results[large]["ours"][2] / results[small]["ours"][2]
+        small, large = sorted(results)[-2:]
+        growth = max(r[1] for r in results[large]["ours"]) / max(r[1] for r in results[small]["ours"])
         print(f"\npeak RSS of ours at {large:,} rows: {growth:.2f}x that at {small:,} rows")
 
 

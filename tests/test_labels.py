@@ -108,3 +108,13 @@ def test_a_label_both_negative_and_positive_as_text_is_refused() -> None:
     # `[4]` and `["4"]` match the same rows of a string label column.
     with pytest.raises(PipelineError, match=r"data: labels \['4'\] are both negative and positive"):
         DataParams(negative_labels=(0, 4), positive_labels=("4",)).validate("data")
+
+
+def test_value_sets_built_once_per_column_type_match_each_type() -> None:
+    """The params' labels are cast once per column type (cached), never reused for another."""
+    for column in (pa.array([4, 0, 2]), pa.array(["4", "0", "2"]), pa.array([4, 0, 2], pa.int8())) * 2:
+        negative, positive = label_mask(column, [0], [4])
+        assert (negative.to_pylist(), positive.to_pylist()) == ([False, True, False], [True, False, False])
+    for _ in range(2):  # an error is raised every time, not cached away
+        with pytest.raises(PipelineError, match=r"data\.negative_labels: 'neg' cannot be compared"):
+            label_mask(pa.array([1.5]), ["neg"], [4], "y")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import mmap
 import operator
 import os
 import random
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from common.errors import PipelineError
 from common.params import DataParams, SplitParams
 from common.tables import read_table
+from prepare_data import membership as membership_module
 from prepare_data.hashing import assign_buckets, fingerprint_strings, mix64
 from prepare_data.membership import SplitMembership
 from prepare_data.report import _TEXT_SALT, SPLITS, ks_from_counts, string_hashes, text_hashes
@@ -185,6 +187,30 @@ def test_membership_counts_equal_python_sets(items: list[tuple[int, int]], chunk
     for shift in (0, 3):
         splits_of: dict[int, set[int]] = {}
         for value, tag in items:
+            splits_of.setdefault(value, set()).update(i for i in range(3) if tag >> shift & 1 << i)
+        per_split, shared = membership.counts(SPLITS, shift)
+        assert shared == sum(len(s) > 1 for s in splits_of.values())
+        assert per_split == {n: sum(i in s for s in splits_of.values()) for i, n in enumerate(SPLITS)}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_membership_merged_at_every_add_counts_as_python_sets(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """Merges into non-empty shards (``_merge_sorted``), values repeated within and across
+    batches and shards, with tags that differ between their sightings."""
+    monkeypatch.setattr(membership_module, "MIN_MERGE", 1)
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 400, 5_000)
+    tags = rng.integers(0, 64, 5_000).astype(np.uint8)
+    hashes = mix64(values).view(np.int64)  # spread over the shards' top bits
+    membership = SplitMembership()
+    for start in range(0, len(values), 357):
+        membership.add(hashes[start : start + 357], tags[start : start + 357])
+    assert len(membership) == len(np.unique(values))
+    for shift in (0, 3):
+        splits_of: dict[int, set[int]] = {}
+        for value, tag in zip(values.tolist(), tags.tolist(), strict=True):
             splits_of.setdefault(value, set()).update(i for i in range(3) if tag >> shift & 1 << i)
         per_split, shared = membership.counts(SPLITS, shift)
         assert shared == sum(len(s) > 1 for s in splits_of.values())
@@ -536,3 +562,12 @@ def test_serial_worker_runs_calls_in_order_holds_at_most_max_pending_and_reraise
         worker.submit(operator.truediv, 1, 0)
         with pytest.raises(ZeroDivisionError):
             worker.drain()
+
+
+def test_large_membership_shards_live_off_the_heap_with_the_same_values() -> None:
+    values = np.sort(mix64(np.arange(membership_module.OFF_HEAP_BYTES // 8 * 2)))
+    copy = membership_module._off_heap(values)
+    assert isinstance(copy.base.obj, mmap.mmap) and copy.dtype == values.dtype
+    assert np.array_equal(copy, values)
+    small = values[:10]
+    assert membership_module._off_heap(small) is small  # a page of its own would waste memory

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -17,6 +18,7 @@ from prepare_data.split_plots import (
     PLOT_FILES,
     TEXT_LENGTH_CDF_FILE,
     TextLengths,
+    character_lengths,
     label_cdf_rows,
     length_cdf_rows,
     length_points,
@@ -53,6 +55,15 @@ def test_text_lengths_count_characters_per_split_and_skip_nulls() -> None:
         {"length": 4, "train": 1.0, "valid": 0.0, "test": 1.0},
         {"length": 8, "train": 1.0, "valid": 1.0, "test": 1.0},
     ]
+
+
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+def test_character_lengths_equal_arrow_utf8_length(kind: pa.DataType) -> None:
+    texts = pa.array(["", "ab", "élan", None, "日本語 text", "🙂🙂", "naïve café", "x" * 70], kind)
+    for array in (texts, texts.slice(2), texts.slice(1, 4)):  # offsets not from 0
+        valid = np.array(array.is_valid().to_pylist())
+        expected = [n for n in pc.utf8_length(array).to_pylist() if n is not None]
+        assert character_lengths(array)[valid].tolist() == expected
 
 
 def test_many_distinct_lengths_are_drawn_at_quantiles_of_all_splits_together() -> None:

@@ -91,26 +91,38 @@ java:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq openjdk-17-jre-headless; \
 	fi
 
-# Experiments side by side. `dvc exp show` alone also lists the split diagnostics and the
-# hash of every stage dependency; these are the columns worth comparing at a glance. The
-# train.* ones come from the model registry (each entry's `compare`, train/registry.py).
-EXP_COLUMNS := Experiment|Created|State|step|valid_(loss|accuracy)|accuracy|precision|recall|f1|roc_auc|true_|false_|rows\.|data\.(source|synthetic_rows)|split\.(modulus|train|valid|test)$$
-EXP_SHOW := cols=$$($(PYTHON) -m train.registry columns) && \
-  dvc exp show --no-pager --drop '.*' --keep '$(EXP_COLUMNS)' --keep "$$cols"
+# Experiments side by side, cut to the terminal: `dvc exp show --only-changed`, so the params
+# shown are the ones that differ between the rows listed. Always the experiment, test accuracy,
+# F1 and ROC AUC, and train.model (even when every row has the same model); from 160 columns
+# ($$COLUMNS, else the terminal's) also when it was created, precision and recall; from 220 the
+# state, validation accuracy and the split's row counts (those that differ).
+EXP_ALWAYS := Experiment|accuracy|f1|roc_auc|train\.model
+EXP_PARAMS := (data|split|train|predict)\..+
+EXP_WIDE := Created|precision|recall
+EXP_WIDER := State|valid_accuracy|rows\..+
+EXP_SHOW = width=$${COLUMNS:-$$(tput cols 2>/dev/null || echo 80)}; \
+  more=; [ "$$width" -ge 160 ] && more='|$(EXP_WIDE)'; [ "$$width" -ge 220 ] && more="$$more|$(EXP_WIDER)"; \
+  dvc exp show --no-pager --only-changed --keep '^($(EXP_ALWAYS))$$' \
+    --drop "^(?!($(EXP_ALWAYS)|$(EXP_PARAMS)$$more)$$)"
 BASE ?= main
+# The base row's name in `make compare` (origin/main: main), and the revision whose experiments
+# are listed besides the base's (the pull request's head in the workflow).
+BASE_NAME ?= $(patsubst origin/%,%,$(BASE))
+HEAD_REV ?= HEAD
 
-# ARGS: more `dvc exp show` options, e.g. ARGS='--sort-by accuracy --sort-order desc' or ARGS=--md.
+# ARGS: more `dvc exp show` options, e.g. ARGS='--sort-by accuracy --sort-order desc' or ARGS=-A.
 experiments: $(INSTALLED)
-	$(EXP_SHOW) $(ARGS)
+	@$(EXP_SHOW) $(ARGS)
 
-# Markdown to paste into a pull request: what changed against $(BASE), and the experiments.
+# Markdown to paste into a pull request: what changed against $(BASE), and the experiments of
+# $(BASE) and $(HEAD_REV) (scripts/pr_report.py experiments: model, changed params, test scores).
 compare: $(INSTALLED)
-	@echo "### Params ($(BASE) vs workspace)"; echo
+	@echo "### Params ($(BASE_NAME) vs workspace)"; echo
 	@dvc params diff $(BASE) --md
-	@echo; echo "### Metrics ($(BASE) vs workspace)"; echo
+	@echo; echo "### Metrics ($(BASE_NAME) vs workspace)"; echo
 	@dvc metrics diff $(BASE) --md --precision 4
 	@echo; echo "### Experiments"; echo
-	@$(EXP_SHOW) --md --rev $(BASE) --hide-queued --hide-failed
+	@$(PYTHON) scripts/pr_report.py experiments --base $(BASE) --base-name $(BASE_NAME) --head $(HEAD_REV)
 
 # Every plot of dvc.yaml, $(BASE) against the workspace, in one page that works offline.
 plots: $(INSTALLED)

@@ -78,10 +78,38 @@ def test_make_experiments_shows_the_columns_worth_comparing_and_no_dependency_ha
     assert {"Experiment", "accuracy", "roc_auc", "f1", "rows.test", "train.model", "split.test"} <= set(
         columns
     )
-    # Dependency columns (`common`, `data/raw`, ...) and split diagnostics stay out of the way.
+    # Dependency columns (`common`, `data/raw`, ...) and split diagnostics stay out of the way,
+    # and so do the params every row has the same value of (--only-changed).
     assert not [c for c in columns if "/" in c or c in {"common", "train", "evaluate", "model"}]
     assert not [c for c in columns if c.startswith(("ks_distance", "distinct_keys", "dropped"))]
+    assert not [c for c in columns if c in {"data.source", "split.modulus", "train.seed", "train.svm.C"}]
     assert "[svm]" in table and "[more-test-data]" in table
+
+
+def test_make_experiments_fits_120_columns_with_the_models_and_their_test_scores(experiments: Repo) -> None:
+    experiments.run("git", "checkout", "-q", "params.yaml")
+    table = make(experiments, "experiments", columns=120).stdout
+    assert max(len(line) for line in table.splitlines()) <= 120, table
+    header = next(line.split() for line in table.splitlines() if line.split()[:1] == ["Experiment"])
+    assert header[:5] == ["Experiment", "accuracy", "f1", "roc_auc", "train.model"], header
+    assert "split.test" in header  # more-test-data's params differ from the others'
+    found = experiments.experiments()
+    for name, model in (("svm", "svm"), ("more-test-data", "logreg")):
+        row = next(line for line in table.splitlines() if f"[{name}]" in line)
+        # dvc exp show's precision: 5 significant digits.
+        assert f"{performance(found[name])['accuracy']:.5g}" in row and f" {model} " in row, row
+
+    # Wider, the same columns and more: never something else.
+    wide = make(experiments, "experiments", columns=200).stdout
+    wide_header = next(line.split() for line in wide.splitlines() if line.split()[:1] == ["Experiment"])
+    assert set(header) < set(wide_header) and {"precision", "recall"} <= set(wide_header)
+
+    # Every row with the same model (here the one commit before the baseline run): the model
+    # column stays, though --only-changed drops every other param.
+    alone = make(experiments, "experiments", columns=120, args="--rev HEAD~1 --hide-workspace").stdout
+    alone_header = next(line.split() for line in alone.splitlines() if line.split()[:1] == ["Experiment"])
+    assert alone_header == ["Experiment", "accuracy", "f1", "roc_auc", "train.model"], alone
+    assert " logreg " in alone
 
 
 def test_metrics_diff_params_diff_and_exp_branch_between_main_and_an_experiment(experiments: Repo) -> None:
@@ -176,17 +204,18 @@ def squeeze(markdown: str) -> list[str]:
     return [" ".join(line.split()) for line in markdown.splitlines()]
 
 
-def make(repo: Repo, target: str) -> Any:
-    """``make target`` in the copy, with this checkout's installed environment."""
+def make(repo: Repo, target: str, columns: int = 1000, args: str = "") -> Any:
+    """``make target`` in the copy, with this checkout's installed environment, for a terminal
+    ``columns`` wide (by default wide enough that no column is left out)."""
     venv = Path(ROOT / ".venv")
-    # COLUMNS: wide enough that the table is not cut to a terminal's width.
     return repo.run(
         "env",
-        "COLUMNS=1000",
+        f"COLUMNS={columns}",
         "make",
         "--no-print-directory",
         f"VENV={venv}",
         "-o",
         f"{venv}/.installed",
         target,
+        f"ARGS={args}",
     )

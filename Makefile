@@ -144,3 +144,25 @@ schema: $(INSTALLED)
 # Re-inline vega, vega-lite and vega-embed after changing their pins (needs npm); commit the page.
 plots-template: $(INSTALLED)
 	$(PYTHON) plots/build_offline_template.py
+
+# ---- git hooks, promote (issue 24). `install` and `repro` should depend on `hooks`.
+.PHONY: hooks promote
+
+# The git hooks of .pre-commit-config.yaml (ruff, DVC's: `dvc push` on `git push`, `dvc
+# checkout` after a checkout), the same for every teammate. Off for good in a clone with
+# `git config pipeline.hooks off` and `.venv/bin/pre-commit uninstall -t pre-commit -t pre-push
+# -t post-checkout` (README: Git hooks).
+hooks: $(INSTALLED)
+	@if ! git rev-parse --git-dir >/dev/null 2>&1; then \
+	  echo "make: not a git repository: git hooks not installed"; \
+	elif [ "$$(git config --get pipeline.hooks)" = off ]; then \
+	  echo "make: git hooks off (git config pipeline.hooks off): not installed"; \
+	else \
+	  $(VENV)/bin/pre-commit install || echo "make: git hooks not installed (see above)"; \
+	fi
+
+# An experiment as a branch, checked out with its outputs, right after `dvc exp run` or `dvc exp
+# apply`: make promote EXP=svm BRANCH=svm-model. Refuses, changing nothing, while the workspace
+# holds changes of your own (scripts/promote.py; docs/experiments.md).
+promote: $(INSTALLED)
+	@$(PYTHON) scripts/promote.py $(EXP) $(BRANCH)

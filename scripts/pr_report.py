@@ -6,6 +6,11 @@ data differ between the base revision and the workspace, rendered to ``<out>/<pl
 from the Vega-Lite that ``dvc plots diff`` makes (vl-convert: no browser, no network). The
 markdown links each image at ``--image-url``/``<plot>.png``, where the workflow publishes them.
 
+``experiments`` prints the Experiments table of ``make compare``: one row per experiment of the
+base revision and of the pull request's head (``dvc exp show --json``, from the ``refs/exps``
+the workflow fetched), plus the base itself, named by its branch, and the workspace: the model,
+the params that differ between those rows, and the test accuracy, F1 and ROC AUC.
+
 ``post`` puts the report on the pull request: it edits the comment that carries the marker,
 or creates one, so each push updates the same comment (GitHub's REST API; ``GITHUB_TOKEN``,
 ``GITHUB_API_URL`` and ``GITHUB_REPOSITORY`` as GitHub Actions sets them).
@@ -28,6 +33,88 @@ from typing import Any
 
 MARKER = "<!-- pr-report: dvc pipeline -->"
 WORKSPACE = "workspace"
+
+
+HEADLINE = ("accuracy", "f1", "roc_auc")
+PERFORMANCE = "metrics/model_performance.json"
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"model": "svm"}}`` as ``{"train.model": "svm"}``."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def experiment_rows(
+    shown: list[dict[str, Any]], base_name: str
+) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(name, flat params, model_performance) of each row of ``dvc exp show --json``: the
+    workspace, each baseline (the first one named ``base_name``), then its experiments."""
+    rows = []
+
+    def add(name: str, data: dict[str, Any] | None) -> None:
+        data = data or {}
+        params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
+        scores = ((data.get("metrics") or {}).get(PERFORMANCE) or {}).get("data") or {}
+        rows.append((name, flatten(params), scores))
+
+    baselines = [entry for entry in shown if entry.get("rev") != WORKSPACE]
+    for entry in shown:
+        if entry.get("rev") == WORKSPACE:
+            add(WORKSPACE, entry.get("data"))
+    for index, entry in enumerate(baselines):
+        label = base_name if index == 0 else entry.get("name") or str(entry.get("rev", ""))[:7]
+        add(label, entry.get("data"))
+        for experiment in entry.get("experiments") or []:
+            revision = (experiment.get("revs") or [{}])[0]
+            name = experiment.get("name") or revision.get("name") or str(revision.get("rev", ""))[:7]
+            add(f"{label} / {name}", revision.get("data"))
+    return rows
+
+
+def cell(value: Any, score: bool = False) -> str:
+    if value is None:
+        return "-"
+    if score and isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value).replace("|", "\\|")
+
+
+def experiments_markdown(shown: list[dict[str, Any]], base_name: str) -> str:
+    """The Experiments table: name, model, the params that differ between the rows, test scores."""
+    rows = experiment_rows(shown, base_name)
+    experiments = sum(" / " in name for name, _, _ in rows)
+    if not experiments:
+        note = f"No experiments of `{base_name}` or of this branch in `refs/exps` (`dvc exp push origin <name>` shares one)."
+    else:
+        note = f"{experiments} experiment(s) found in `refs/exps` (`dvc exp push` shares them)."
+    keys = [key for key in dict.fromkeys(k for _, params, _ in rows for k in params) if key != "train.model"]
+    changed = [key for key in keys if len({json.dumps(params.get(key)) for _, params, _ in rows}) > 1]
+    header = ["Experiment", "train.model", *changed, *HEADLINE]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, params, scores in rows:
+        values = [
+            cell(value) for value in (name, params.get("train.model"), *(params.get(k) for k in changed))
+        ]
+        values += [cell(scores.get(metric), score=True) for metric in HEADLINE]
+        lines.append("| " + " | ".join(values) + " |")
+    return "\n".join([*lines, "", note]) + "\n"
+
+
+def exp_show(revisions: list[str], cwd: Path = Path(".")) -> list[dict[str, Any]]:
+    command = ["dvc", "exp", "show", "--json", "--hide-queued", "--hide-failed"]
+    for revision in revisions:
+        command += ["--rev", revision]
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
 
 
 def plots_diff(base: str, cwd: Path = Path(".")) -> dict[str, dict[str, Any]]:
@@ -139,11 +226,19 @@ def main(argv: list[str] | None = None) -> int:
     rendering.add_argument("--compare", type=Path, required=True, help="file with `make compare`'s output")
     rendering.add_argument("--out", type=Path, required=True, help="folder for report.md and the PNGs")
     rendering.add_argument("--image-url", required=True, help="URL of the folder the PNGs are published in")
+    listing = commands.add_parser("experiments", help="the Experiments table of `make compare`")
+    listing.add_argument("--base", required=True, help="the base revision (origin/main)")
+    listing.add_argument("--base-name", required=True, help="its name in the table (main)")
+    listing.add_argument("--head", default="HEAD", help="the revision whose experiments are listed too")
     posting = commands.add_parser("post", help="create or update the pull request's report comment")
     posting.add_argument("--pr", type=int, required=True)
     posting.add_argument("--body", type=Path, required=True)
     args = parser.parse_args(argv)
 
+    if args.command == "experiments":
+        revisions = list(dict.fromkeys([args.base, args.head]))
+        print(experiments_markdown(exp_show(revisions), args.base_name), end="")
+        return 0
     if args.command == "render":
         changed = render(args.base, args.compare, args.out, args.image_url)
         print(f"pr_report: {len(changed)} changed plot(s): {', '.join(changed) or 'none'}")

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from scripts.pr_report import MARKER, changed_plots, post, report_markdown
+from scripts.pr_report import MARKER, changed_plots, experiments_markdown, post, report_markdown
 from tests.conftest import ROOT, Repo
 
 SVM_CHANGES = {"confusion", "roc", "precision_recall", "training_loss", "validation_accuracy"}
@@ -42,6 +42,49 @@ def test_the_report_links_each_changed_plot_under_the_image_url() -> None:
     assert body.startswith(MARKER + "\n")
     assert "![roc](https://host/pr-7/abc/roc.png)" in body and "**ROC curve**" in body
     assert "No plot's data differ" in report_markdown("x", [], "https://host", "main")
+
+
+def shown(model: str, c: float, accuracy: float) -> dict[str, Any]:
+    """One revision's data as `dvc exp show --json` gives it."""
+    params = {"train": {"model": model, "seed": 42, "logreg": {"C": c}}, "split": {"test": [9, 10]}}
+    scores = {"accuracy": accuracy, "f1": 0.5, "roc_auc": 0.75, "precision": 0.1, "true_negative": 0.2}
+    return {
+        "params": {"params.yaml": {"data": params}},
+        "metrics": {"metrics/model_performance.json": {"data": scores}},
+    }
+
+
+def test_the_experiments_table_names_the_base_by_its_branch_and_shows_what_differs() -> None:
+    experiment = {"name": "svm", "revs": [{"rev": "b" * 40, "name": "svm", "data": shown("svm", 1.0, 0.8)}]}
+    table = experiments_markdown(
+        [
+            {"rev": "workspace", "name": None, "data": shown("logreg", 10.0, 0.7)},
+            # A GTO tag on the base commit: the row is still named by the branch.
+            {"rev": "a" * 40, "name": "sentiment-classifier@v1.0.0", "data": shown("logreg", 1.0, 0.6)},
+        ],
+        "main",
+    )
+    assert "No experiments of `main`" in table
+    table = experiments_markdown(
+        [
+            {"rev": "workspace", "data": shown("logreg", 10.0, 0.7)},
+            {
+                "rev": "a" * 40,
+                "name": "sentiment-classifier@v1.0.0",
+                "data": shown("logreg", 1.0, 0.6),
+                "experiments": [experiment],
+            },
+        ],
+        "main",
+    )
+    lines = table.splitlines()
+    assert lines[0] == "| Experiment | train.model | train.logreg.C | accuracy | f1 | roc_auc |"
+    assert lines[2:5] == [
+        "| workspace | logreg | 10.0 | 0.7000 | 0.5000 | 0.7500 |",
+        "| main | logreg | 1.0 | 0.6000 | 0.5000 | 0.7500 |",
+        "| main / svm | svm | 1.0 | 0.8000 | 0.5000 | 0.7500 |",
+    ]
+    assert "1 experiment(s) found in `refs/exps`" in table
 
 
 def png_size(data: bytes) -> tuple[int, int]:

@@ -125,8 +125,11 @@ compare: $(INSTALLED)
 	@$(PYTHON) scripts/pr_report.py experiments --base $(BASE) --base-name $(BASE_NAME) --head $(HEAD_REV)
 
 # Every plot of dvc.yaml, $(BASE) against the workspace, in one page that works offline.
+# DVC colours each chart's revisions in the order that chart has data for them; recolour gives
+# a revision one colour on the whole page (a scikit-learn baseline has no learning-rate rows).
 plots: $(INSTALLED)
 	dvc plots diff $(BASE) --out dvc_plots
+	@$(PYTHON) scripts/pr_report.py recolour dvc_plots/index.html
 	@echo "open dvc_plots/index.html"
 
 # Test rows whose predicted label changed between two revisions or experiments, from the predict

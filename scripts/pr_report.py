@@ -11,6 +11,9 @@ base revision and of the pull request's head (``dvc exp show --json``, from the 
 the workflow fetched), plus the base itself, named by its branch, and the workspace: the model,
 the params that differ between those rows, and the test accuracy, F1 and ROC AUC.
 
+``recolour`` gives each revision one colour across every chart of a ``dvc plots diff`` page
+(``make plots``), as ``render`` does for the report's images.
+
 ``post`` puts the report on the pull request: it edits the comment that carries the marker,
 or creates one, so each push updates the same comment (GitHub's REST API; ``GITHUB_TOKEN``,
 ``GITHUB_API_URL`` and ``GITHUB_REPOSITORY`` as GitHub Actions sets them).
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -135,6 +139,62 @@ def rows_by_revision(spec: dict[str, Any]) -> dict[str, list[str]]:
     return {rev: sorted(values) for rev, values in rows.items()}
 
 
+# DVC's palette (dvc_render), in its order: the first revision gets the first colour.
+PALETTE = ("#945dd6", "#13adc7", "#f46837", "#48bb78", "#4299e1", "#ed8936", "#f56565")
+
+
+def revisions_of(specs: dict[str, dict[str, Any]]) -> list[str]:
+    """Every revision drawn on the page, in order of first appearance."""
+    found: dict[str, None] = {}
+    for spec in specs.values():
+        for row in spec.get("data", {}).get("values", []):
+            found.setdefault(str(row.get("rev")), None)
+    return list(found)
+
+
+def _recolour(node: Any, scale: dict[str, Any]) -> None:
+    if isinstance(node, dict):
+        color = node.get("color")
+        if isinstance(color, dict) and color.get("field") == "rev":
+            color["scale"] = dict(scale)
+        for value in node.values():
+            _recolour(value, scale)
+    elif isinstance(node, list):
+        for value in node:
+            _recolour(value, scale)
+
+
+def same_colours(specs: dict[str, dict[str, Any]], revisions: list[str]) -> dict[str, dict[str, Any]]:
+    """The specs with one colour per revision across all of them. DVC gives each chart the
+    palette in the order of the revisions *that chart* has data for, so a revision without rows
+    in one chart (a scikit-learn model has no learning rate) shifts the others' colours there."""
+    colours = [PALETTE[index % len(PALETTE)] for index in range(len(revisions))]
+    scale = {"domain": revisions, "range": colours}
+    for spec in specs.values():
+        _recolour(spec, scale)
+    return specs
+
+
+SPEC_LINE = re.compile(r"^(\s*var spec = )(\{.*\});\s*$")
+
+
+def recolour_page(page: Path) -> int:
+    """``same_colours`` on the page ``dvc plots diff --out`` writes (a ``var spec = {...};``
+    line per plot); return how many plots it holds."""
+    lines = page.read_text().splitlines(keepends=True)
+    found = {index: SPEC_LINE.match(line) for index, line in enumerate(lines)}
+    specs = {str(index): json.loads(match[2]) for index, match in found.items() if match}
+    same_colours(specs, revisions_of(specs))
+    for index, spec in specs.items():
+        match = found[int(index)]
+        assert match is not None
+        lines[int(index)] = f"{match[1]}{json.dumps(spec)};\n"
+    temp = page.with_name(f".{page.name}.tmp")
+    temp.write_text("".join(lines))
+    temp.replace(page)
+    return len(specs)
+
+
 def changed_plots(specs: dict[str, dict[str, Any]], base: str) -> list[str]:
     """The plots whose data differ between ``base`` and the workspace, in dvc.yaml's order."""
     changed = []
@@ -173,6 +233,7 @@ def report_markdown(compare: str, images: list[tuple[str, str]], image_url: str,
 def render(base: str, compare: Path, out: Path, image_url: str, cwd: Path = Path(".")) -> list[str]:
     """Write ``out/report.md`` and a PNG per changed plot; return the changed plots."""
     specs = plots_diff(base, cwd)
+    specs = same_colours(specs, list(dict.fromkeys([base, *revisions_of(specs)])))
     changed = changed_plots(specs, base)
     out.mkdir(parents=True, exist_ok=True)
     for plot in changed:
@@ -230,11 +291,16 @@ def main(argv: list[str] | None = None) -> int:
     listing.add_argument("--base", required=True, help="the base revision (origin/main)")
     listing.add_argument("--base-name", required=True, help="its name in the table (main)")
     listing.add_argument("--head", default="HEAD", help="the revision whose experiments are listed too")
+    page = commands.add_parser("recolour", help="one colour per revision on a `dvc plots diff` page")
+    page.add_argument("page", type=Path, help="the page, dvc_plots/index.html")
     posting = commands.add_parser("post", help="create or update the pull request's report comment")
     posting.add_argument("--pr", type=int, required=True)
     posting.add_argument("--body", type=Path, required=True)
     args = parser.parse_args(argv)
 
+    if args.command == "recolour":
+        print(f"pr_report: {recolour_page(args.page)} plot(s), one colour per revision: {args.page}")
+        return 0
     if args.command == "experiments":
         revisions = list(dict.fromkeys([args.base, args.head]))
         print(experiments_markdown(exp_show(revisions), args.base_name), end="")

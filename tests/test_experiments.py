@@ -153,7 +153,22 @@ def test_make_compare_prints_markdown_of_the_workspace_against_main(experiments:
     assert "### Metrics (main vs workspace)" in markdown
     assert any(line.startswith("| metrics/model_performance.json | accuracy |") for line in lines)
     assert sum(line.startswith("|---") for line in lines) == 3  # three GitHub markdown tables
-    assert "[svm]" in markdown and "[more-test-data]" in markdown
+    # The experiments: the base named by its branch, the model, the params that differ, the scores.
+    experiments_table = markdown[markdown.index("### Experiments") :]
+    header = next(line for line in squeeze(experiments_table) if line.startswith("| Experiment"))
+    assert (
+        header
+        == "| Experiment | train.model | split.train | split.valid | split.test | accuracy | f1 | roc_auc |"
+    )
+    accuracy = performance(experiments.experiments()["svm"])["accuracy"]
+    assert any(
+        line.startswith("| main / svm | svm | [0, 8] |") and f"| {accuracy:.4f} |" in line
+        for line in squeeze(experiments_table)
+    )
+    assert any(line.startswith("| main | logreg |") for line in squeeze(experiments_table))
+    assert "| main / more-test-data | logreg | [0, 7] | [7, 8] | [8, 10] |" in " ".join(
+        squeeze(experiments_table)
+    )
 
 
 def test_a_grid_through_the_queue(experiments: Repo) -> None:
@@ -184,6 +199,35 @@ def test_a_grid_through_the_queue(experiments: Repo) -> None:
     assert grid[0.1] != grid[10]
 
 
+def test_make_promote_right_after_dvc_exp_run_and_never_over_your_own_changes(experiments: Repo) -> None:
+    run_experiment(experiments, "nb", "-S", "train.model=nb")
+    expected = performance(experiments.experiments()["nb"])
+    readme = experiments.path / "README.md"
+    original = readme.read_text()
+    readme.write_text(original + "\nmy own notes\n")
+    try:
+        refused = make(experiments, "promote", check=False, EXP="nb", BRANCH="nb-model")
+        assert refused.returncode != 0
+        assert "changes of your own, not an experiment's: README.md" in refused.stderr
+        assert readme.read_text().endswith("my own notes\n")  # nothing lost, nothing switched
+        assert experiments.run("git", "branch", "--show-current").stdout.strip() == "main"
+        assert "nb-model" not in experiments.run("git", "branch", "--list").stdout
+
+        readme.write_text(original)
+        promoted = make(experiments, "promote", EXP="nb", BRANCH="nb-model")
+        assert "experiment nb is branch nb-model" in promoted.stdout
+        assert experiments.run("git", "branch", "--show-current").stdout.strip() == "nb-model"
+        assert experiments.run("git", "status", "--porcelain").stdout == ""
+        assert experiments.params()["train"]["model"] == "nb"
+        assert "Data and pipelines are up to date" in experiments.dvc("status").stdout
+        shown = json.loads((experiments.path / "metrics/model_performance.json").read_text())
+        assert shown == expected
+    finally:
+        readme.write_text(original)
+        experiments.run("git", "checkout", "-q", "-f", "main")
+        experiments.dvc("checkout", "--quiet")
+
+
 def start_queue(repo: Repo) -> None:
     """``dvc queue start -j 2``, not waiting for its workers: they are forked from it and would
     hold its output pipes open until they exit (and a stuck one, for ever)."""
@@ -204,10 +248,13 @@ def squeeze(markdown: str) -> list[str]:
     return [" ".join(line.split()) for line in markdown.splitlines()]
 
 
-def make(repo: Repo, target: str, columns: int = 1000, args: str = "") -> Any:
+def make(
+    repo: Repo, target: str, columns: int = 1000, args: str = "", check: bool = True, **variables: str
+) -> Any:
     """``make target`` in the copy, with this checkout's installed environment, for a terminal
     ``columns`` wide (by default wide enough that no column is left out)."""
     venv = Path(ROOT / ".venv")
+    assigned = [f"{name}={value}" for name, value in variables.items()]
     return repo.run(
         "env",
         f"COLUMNS={columns}",
@@ -218,4 +265,6 @@ def make(repo: Repo, target: str, columns: int = 1000, args: str = "") -> Any:
         f"{venv}/.installed",
         target,
         f"ARGS={args}",
+        *assigned,
+        check=check,
     )

@@ -57,7 +57,7 @@ def test_two_clones_share_compare_promote_report_and_serve_experiments(
     svm_scores = performance(shared["svm"])
 
     # GTO: the baseline's model registered and assigned prod (git tags, pushed).
-    alice.run("gto", "register", ARTIFACT, "--rev", "main", "--version", "v1.0.0", "--push")
+    alice.run("gto", "register", ARTIFACT, "main", "--version", "v1.0.0", "--push")
     alice.run("gto", "assign", ARTIFACT, "--version", "v1.0.0", "--stage", "prod", "--push")
 
     # Bob: a fresh clone has no experiments until it pulls them.

@@ -125,6 +125,6 @@ def test_two_clones_share_compare_promote_report_and_serve_experiments(
     # serve --rev of the prod tag, in Bob's clone: the model main's dvc.lock records.
     bob.run("git", "fetch", "-q", "--tags", "origin")
     tag = bob.run("gto", "show", f"{ARTIFACT}#prod", "--ref").stdout.strip()
-    assert tag == f"{ARTIFACT}#prod#1"
+    assert tag == f"{ARTIFACT}@v1.0.0"  # the version in prod
     served = revision_model(tag, root=bob.path)
     assert served.info["matches_dvc_lock"] and served.info["model"] == "logreg"

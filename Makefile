@@ -117,10 +117,11 @@ experiments: $(INSTALLED)
 # Markdown to paste into a pull request: what changed against $(BASE), and the experiments of
 # $(BASE) and $(HEAD_REV) (scripts/pr_report.py experiments: model, changed params, test scores).
 compare: $(INSTALLED)
+# dvc's column headers name the revision as given (origin/main): the header row says $(BASE_NAME).
 	@echo "### Params ($(BASE_NAME) vs workspace)"; echo
-	@dvc params diff $(BASE) --md
+	@set -o pipefail; dvc params diff $(BASE) --md | sed '1s#| $(BASE) #| $(BASE_NAME) #'
 	@echo; echo "### Metrics ($(BASE_NAME) vs workspace)"; echo
-	@dvc metrics diff $(BASE) --md --precision 4
+	@set -o pipefail; dvc metrics diff $(BASE) --md --precision 4 | sed '1s#| $(BASE) #| $(BASE_NAME) #'
 	@echo; echo "### Experiments"; echo
 	@$(PYTHON) scripts/pr_report.py experiments --base $(BASE) --base-name $(BASE_NAME) --head $(HEAD_REV)
 

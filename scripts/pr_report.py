@@ -230,9 +230,27 @@ def report_markdown(compare: str, images: list[tuple[str, str]], image_url: str,
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render(base: str, compare: Path, out: Path, image_url: str, cwd: Path = Path(".")) -> list[str]:
+def rename_revision(specs: dict[str, dict[str, Any]], old: str, new: str) -> None:
+    """Rows of revision ``old`` (``origin/main``) drawn as ``new`` (``main``)."""
+    for spec in specs.values():
+        for row in spec.get("data", {}).get("values", []):
+            if row.get("rev") == old:
+                row["rev"] = new
+
+
+def base_name_of(base: str) -> str:
+    """``origin/main`` -> ``main``: the branch a pull request targets, as people call it."""
+    return base.removeprefix("origin/")
+
+
+def render(
+    base: str, compare: Path, out: Path, image_url: str, cwd: Path = Path("."), base_name: str | None = None
+) -> list[str]:
     """Write ``out/report.md`` and a PNG per changed plot; return the changed plots."""
     specs = plots_diff(base, cwd)
+    name = base_name or base_name_of(base)
+    rename_revision(specs, base, name)
+    base = name
     specs = same_colours(specs, list(dict.fromkeys([base, *revisions_of(specs)])))
     changed = changed_plots(specs, base)
     out.mkdir(parents=True, exist_ok=True)
@@ -287,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     rendering.add_argument("--compare", type=Path, required=True, help="file with `make compare`'s output")
     rendering.add_argument("--out", type=Path, required=True, help="folder for report.md and the PNGs")
     rendering.add_argument("--image-url", required=True, help="URL of the folder the PNGs are published in")
+    rendering.add_argument(
+        "--base-name", help="the base's name in the report (default: --base without origin/)"
+    )
     listing = commands.add_parser("experiments", help="the Experiments table of `make compare`")
     listing.add_argument("--base", required=True, help="the base revision (origin/main)")
     listing.add_argument("--base-name", required=True, help="its name in the table (main)")
@@ -306,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         print(experiments_markdown(exp_show(revisions), args.base_name), end="")
         return 0
     if args.command == "render":
-        changed = render(args.base, args.compare, args.out, args.image_url)
+        changed = render(args.base, args.compare, args.out, args.image_url, base_name=args.base_name)
         print(f"pr_report: {len(changed)} changed plot(s): {', '.join(changed) or 'none'}")
         return 0
     api = os.environ.get("GITHUB_API_URL", "https://api.github.com")

@@ -111,6 +111,8 @@ def test_two_clones_share_compare_promote_report_and_serve_experiments(
     # The base row is named by the branch, not by the GTO tags on its commit.
     assert any(line.startswith("| main | logreg |") for line in lines), body
     assert "sentiment-classifier@" not in body and "#prod#" not in body
+    assert "origin/main" not in body  # dvc's column headers too: `main`, the branch it targets
+    assert "| Path | Param | main | workspace |" in lines
     assert any(line.startswith("| main / svm | svm |") for line in lines)
     assert any(line.startswith("| main / nb | nb |") for line in lines)
     assert "2 experiment(s) found in `refs/exps`" in body

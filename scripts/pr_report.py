@@ -165,13 +165,17 @@ def _recolour(node: Any, scale: dict[str, Any]) -> None:
 
 
 def same_colours(specs: dict[str, dict[str, Any]], revisions: list[str]) -> dict[str, dict[str, Any]]:
-    """The specs with one colour per revision across all of them. DVC gives each chart the
+    """The specs with one colour per revision across all of them (and the panels of a chart
+    faceted by revision in the same order). DVC gives each chart the
     palette in the order of the revisions *that chart* has data for, so a revision without rows
     in one chart (a scikit-learn model has no learning rate) shifts the others' colours there."""
     colours = [PALETTE[index % len(PALETTE)] for index in range(len(revisions))]
     scale = {"domain": revisions, "range": colours}
     for spec in specs.values():
         _recolour(spec, scale)
+        column = spec.get("facet", {}).get("column")
+        if isinstance(column, dict) and column.get("field") == "rev":
+            column["sort"] = list(revisions)  # a panel per revision, in the same order
     return specs
 
 

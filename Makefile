@@ -35,14 +35,10 @@ help:
 	@echo "make diff-predictions A=main B=svm   test rows whose predicted label changed (B: workspace by default)"
 	@echo "make schema       regenerate params.schema.json from common/params.py"
 
-# Also the git hooks of .pre-commit-config.yaml (ruff, DVC's) once pre-commit is installed (the
-# test extra); `.venv/bin/pre-commit uninstall -t pre-commit -t pre-push -t post-checkout`
-# removes them (docs/ecosystem.md).
+# Also the git hooks (make hooks, below).
 install:
 	$(INSTALL) "$(EXTRAS)"
-	@if [ -x $(VENV)/bin/pre-commit ] && git rev-parse --git-dir >/dev/null 2>&1; then \
-	  $(VENV)/bin/pre-commit install || echo "make: git hooks not installed (see above)"; \
-	fi
+	@$(MAKE) --no-print-directory hooks
 
 # requirements.lock from pyproject.toml with uv's universal resolver (scripts/lock.py); set
 # TORCH_INDEX_URL where PyTorch's index is out of reach.
@@ -52,6 +48,7 @@ lock:
 
 repro:
 	$(INSTALL) "$(EXTRAS)"
+	@$(MAKE) --no-print-directory hooks
 	dvc repro
 
 test: chromium java
@@ -116,33 +113,49 @@ java:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq openjdk-17-jre-headless; \
 	fi
 
-# Experiments side by side. `dvc exp show` alone also lists the split diagnostics and the
-# hash of every stage dependency; these are the columns worth comparing at a glance. The
-# train.* ones come from the model registry (each entry's `compare`, train/registry.py).
-EXP_COLUMNS := Experiment|Created|State|step|valid_(loss|accuracy)|accuracy|precision|recall|f1|roc_auc|true_|false_|rows\.|data\.(source|synthetic_rows)|split\.(modulus|train|valid|test)$$
-EXP_SHOW := cols=$$($(VENV_PYTHON) -m train.registry columns) && \
-  dvc exp show --no-pager --drop '.*' --keep '$(EXP_COLUMNS)' --keep "$$cols"
+# Experiments side by side, cut to the terminal: `dvc exp show --only-changed`, so the params
+# shown are the ones that differ between the rows listed. Always the experiment, test accuracy,
+# F1 and ROC AUC, and train.model (even when every row has the same model); from 160 columns
+# ($$COLUMNS, else the terminal's) also when it was created, precision and recall; from 220 the
+# state, validation accuracy and the split's row counts (those that differ).
+EXP_ALWAYS := Experiment|accuracy|f1|roc_auc|train\.model
+EXP_PARAMS := (data|split|train|predict)\..+
+EXP_WIDE := Created|precision|recall
+EXP_WIDER := State|valid_accuracy|rows\..+
+EXP_SHOW = width=$${COLUMNS:-$$(tput cols 2>/dev/null || echo 80)}; \
+  more=; [ "$$width" -ge 160 ] && more='|$(EXP_WIDE)'; [ "$$width" -ge 220 ] && more="$$more|$(EXP_WIDER)"; \
+  dvc exp show --no-pager --only-changed --keep '^($(EXP_ALWAYS))$$' \
+    --drop "^(?!($(EXP_ALWAYS)|$(EXP_PARAMS)$$more)$$)"
 BASE ?= main
+# The base row's name in `make compare` (origin/main: main), and the revision whose experiments
+# are listed besides the base's (the pull request's head in the workflow).
+BASE_NAME ?= $(patsubst origin/%,%,$(BASE))
+HEAD_REV ?= HEAD
 
-# ARGS: more `dvc exp show` options, e.g. ARGS='--sort-by accuracy --sort-order desc' or ARGS=--md.
+# ARGS: more `dvc exp show` options, e.g. ARGS='--sort-by accuracy --sort-order desc' or ARGS=-A.
 experiments:
 	$(INSTALL) "$(EXTRAS)"
-	$(EXP_SHOW) $(ARGS)
+	@$(EXP_SHOW) $(ARGS)
 
-# Markdown to paste into a pull request: what changed against $(BASE), and the experiments.
+# Markdown to paste into a pull request: what changed against $(BASE), and the experiments of
+# $(BASE) and $(HEAD_REV) (scripts/pr_report.py experiments: model, changed params, test scores).
 compare:
 	$(INSTALL) "$(EXTRAS)"
-	@echo "### Params ($(BASE) vs workspace)"; echo
-	@dvc params diff $(BASE) --md
-	@echo; echo "### Metrics ($(BASE) vs workspace)"; echo
-	@dvc metrics diff $(BASE) --md --precision 4
+# dvc's column headers name the revision as given (origin/main): the header row says $(BASE_NAME).
+	@echo "### Params ($(BASE_NAME) vs workspace)"; echo
+	@set -o pipefail; dvc params diff $(BASE) --md | sed '1s#| $(BASE) #| $(BASE_NAME) #'
+	@echo; echo "### Metrics ($(BASE_NAME) vs workspace)"; echo
+	@set -o pipefail; dvc metrics diff $(BASE) --md --precision 4 | sed '1s#| $(BASE) #| $(BASE_NAME) #'
 	@echo; echo "### Experiments"; echo
-	@$(EXP_SHOW) --md --rev $(BASE) --hide-queued --hide-failed
+	@$(VENV_PYTHON) scripts/pr_report.py experiments --base $(BASE) --base-name $(BASE_NAME) --head $(HEAD_REV)
 
 # Every plot of dvc.yaml, $(BASE) against the workspace, in one page that works offline.
+# DVC colours each chart's revisions in the order that chart has data for them; recolour gives
+# a revision one colour on the whole page (a scikit-learn baseline has no learning-rate rows).
 plots:
 	$(INSTALL) "$(EXTRAS)"
 	dvc plots diff $(BASE) --out dvc_plots
+	@$(VENV_PYTHON) scripts/pr_report.py recolour dvc_plots/index.html
 	@echo "open dvc_plots/index.html"
 
 # Test rows whose predicted label changed between two revisions or experiments, from the predict
@@ -163,3 +176,27 @@ schema:
 plots-template:
 	$(INSTALL) "$(EXTRAS)"
 	$(VENV_PYTHON) plots/build_offline_template.py
+
+# ---- git hooks (`make install` and `make repro` run `make hooks`), promote.
+.PHONY: hooks promote
+
+# The git hooks of .pre-commit-config.yaml (ruff, DVC's: `dvc push` on `git push`, `dvc
+# checkout` after a checkout), the same for every teammate. Off for good in a clone with
+# `git config pipeline.hooks off` and `.venv/bin/pre-commit uninstall -t pre-commit -t pre-push
+# -t post-checkout` (README: Git hooks).
+hooks:
+	$(INSTALL) "$(EXTRAS)"
+	@if ! git rev-parse --git-dir >/dev/null 2>&1; then \
+	  echo "make: not a git repository: git hooks not installed"; \
+	elif [ "$$(git config --get pipeline.hooks)" = off ]; then \
+	  echo "make: git hooks off (git config pipeline.hooks off): not installed"; \
+	else \
+	  $(VENV)/bin/pre-commit install || echo "make: git hooks not installed (see above)"; \
+	fi
+
+# An experiment as a branch, checked out with its outputs, right after `dvc exp run` or `dvc exp
+# apply`: make promote EXP=svm BRANCH=svm-model. Refuses, changing nothing, while the workspace
+# holds changes of your own (scripts/promote.py; docs/experiments.md).
+promote:
+	$(INSTALL) "$(EXTRAS)"
+	@$(VENV_PYTHON) scripts/promote.py $(EXP) $(BRANCH)

@@ -174,9 +174,10 @@ def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> None:
         temp.write_bytes(data)
 
 
-def dumps_json(obj: Any) -> str:
-    """Stable JSON: sorted keys, fixed indent, trailing newline."""
-    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+def dumps_json(obj: Any, sort_keys: bool = True) -> str:
+    """Stable JSON: sorted keys (or the dict's own order, where it means something), fixed
+    indent, trailing newline."""
+    return json.dumps(obj, indent=2, sort_keys=sort_keys, allow_nan=False) + "\n"
 
 
 def write_json_atomic(target: str | os.PathLike[str], obj: Any) -> None:

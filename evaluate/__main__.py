@@ -31,7 +31,7 @@ def main() -> None:
         "precision_recall.json": precision_recall_points(labels, scores),
     }
     with atomic_outputs(METRICS_FILE, dirs=(PLOTS_DIR,)) as (metrics_temp, plots_temp):
-        metrics_temp.write_text(dumps_json(metrics))
+        metrics_temp.write_text(dumps_json(metrics, sort_keys=False))
         for name, rows in plots.items():
             (plots_temp / name).write_text(dumps_json(rows))
     log.info("%s on %d test rows: %s", scorer.meta.get("model"), len(texts), metrics)

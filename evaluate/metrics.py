@@ -15,16 +15,18 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.n
 
     ``true_negative`` is the share of negatives predicted negative, ``false_positive`` the
     share of negatives predicted positive, and likewise for positives (rows sum to 1).
+    In this order in metrics/model_performance.json: the headline scores first, the first
+    columns of `dvc exp show` and `dvc metrics show`.
     """
     if len(np.unique(y_true)) < 2:
         raise PipelineError("test split has a single class: roc_auc and recall are undefined")
     matrix = skm.confusion_matrix(y_true, y_pred, labels=[0, 1], normalize="true")
     values = {
         "accuracy": skm.accuracy_score(y_true, y_pred),
-        "precision": skm.precision_score(y_true, y_pred, zero_division=0),
-        "recall": skm.recall_score(y_true, y_pred, zero_division=0),
         "f1": skm.f1_score(y_true, y_pred, zero_division=0),
         "roc_auc": skm.roc_auc_score(y_true, y_score),
+        "precision": skm.precision_score(y_true, y_pred, zero_division=0),
+        "recall": skm.recall_score(y_true, y_pred, zero_division=0),
         "true_negative": matrix[0, 0],
         "false_positive": matrix[0, 1],
         "false_negative": matrix[1, 0],

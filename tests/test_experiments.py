@@ -78,10 +78,38 @@ def test_make_experiments_shows_the_columns_worth_comparing_and_no_dependency_ha
     assert {"Experiment", "accuracy", "roc_auc", "f1", "rows.test", "train.model", "split.test"} <= set(
         columns
     )
-    # Dependency columns (`common`, `data/raw`, ...) and split diagnostics stay out of the way.
+    # Dependency columns (`common`, `data/raw`, ...) and split diagnostics stay out of the way,
+    # and so do the params every row has the same value of (--only-changed).
     assert not [c for c in columns if "/" in c or c in {"common", "train", "evaluate", "model"}]
     assert not [c for c in columns if c.startswith(("ks_distance", "distinct_keys", "dropped"))]
+    assert not [c for c in columns if c in {"data.source", "split.modulus", "train.seed", "train.svm.C"}]
     assert "[svm]" in table and "[more-test-data]" in table
+
+
+def test_make_experiments_fits_120_columns_with_the_models_and_their_test_scores(experiments: Repo) -> None:
+    experiments.run("git", "checkout", "-q", "params.yaml")
+    table = make(experiments, "experiments", columns=120).stdout
+    assert max(len(line) for line in table.splitlines()) <= 120, table
+    header = next(line.split() for line in table.splitlines() if line.split()[:1] == ["Experiment"])
+    assert header[:5] == ["Experiment", "accuracy", "f1", "roc_auc", "train.model"], header
+    assert "split.test" in header  # more-test-data's params differ from the others'
+    found = experiments.experiments()
+    for name, model in (("svm", "svm"), ("more-test-data", "logreg")):
+        row = next(line for line in table.splitlines() if f"[{name}]" in line)
+        # dvc exp show's precision: 5 significant digits.
+        assert f"{performance(found[name])['accuracy']:.5g}" in row and f" {model} " in row, row
+
+    # Wider, the same columns and more: never something else.
+    wide = make(experiments, "experiments", columns=200).stdout
+    wide_header = next(line.split() for line in wide.splitlines() if line.split()[:1] == ["Experiment"])
+    assert set(header) < set(wide_header) and {"precision", "recall"} <= set(wide_header)
+
+    # Every row with the same model (here the one commit before the baseline run): the model
+    # column stays, though --only-changed drops every other param.
+    alone = make(experiments, "experiments", columns=120, args="--rev HEAD~1 --hide-workspace").stdout
+    alone_header = next(line.split() for line in alone.splitlines() if line.split()[:1] == ["Experiment"])
+    assert alone_header == ["Experiment", "accuracy", "f1", "roc_auc", "train.model"], alone
+    assert " logreg " in alone
 
 
 def test_metrics_diff_params_diff_and_exp_branch_between_main_and_an_experiment(experiments: Repo) -> None:
@@ -125,7 +153,22 @@ def test_make_compare_prints_markdown_of_the_workspace_against_main(experiments:
     assert "### Metrics (main vs workspace)" in markdown
     assert any(line.startswith("| metrics/model_performance.json | accuracy |") for line in lines)
     assert sum(line.startswith("|---") for line in lines) == 3  # three GitHub markdown tables
-    assert "[svm]" in markdown and "[more-test-data]" in markdown
+    # The experiments: the base named by its branch, the model, the params that differ, the scores.
+    experiments_table = markdown[markdown.index("### Experiments") :]
+    header = next(line for line in squeeze(experiments_table) if line.startswith("| Experiment"))
+    assert (
+        header
+        == "| Experiment | train.model | split.train | split.valid | split.test | accuracy | f1 | roc_auc |"
+    )
+    accuracy = performance(experiments.experiments()["svm"])["accuracy"]
+    assert any(
+        line.startswith("| main / svm | svm | [0, 8] |") and f"| {accuracy:.4f} |" in line
+        for line in squeeze(experiments_table)
+    )
+    assert any(line.startswith("| main | logreg |") for line in squeeze(experiments_table))
+    assert "| main / more-test-data | logreg | [0, 7] | [7, 8] | [8, 10] |" in " ".join(
+        squeeze(experiments_table)
+    )
 
 
 def test_a_grid_through_the_queue(experiments: Repo) -> None:
@@ -156,6 +199,35 @@ def test_a_grid_through_the_queue(experiments: Repo) -> None:
     assert grid[0.1] != grid[10]
 
 
+def test_make_promote_right_after_dvc_exp_run_and_never_over_your_own_changes(experiments: Repo) -> None:
+    run_experiment(experiments, "nb", "-S", "train.model=nb")
+    expected = performance(experiments.experiments()["nb"])
+    readme = experiments.path / "README.md"
+    original = readme.read_text()
+    readme.write_text(original + "\nmy own notes\n")
+    try:
+        refused = make(experiments, "promote", check=False, EXP="nb", BRANCH="nb-model")
+        assert refused.returncode != 0
+        assert "changes of your own, not an experiment's: README.md" in refused.stderr
+        assert readme.read_text().endswith("my own notes\n")  # nothing lost, nothing switched
+        assert experiments.run("git", "branch", "--show-current").stdout.strip() == "main"
+        assert "nb-model" not in experiments.run("git", "branch", "--list").stdout
+
+        readme.write_text(original)
+        promoted = make(experiments, "promote", EXP="nb", BRANCH="nb-model")
+        assert "experiment nb is branch nb-model" in promoted.stdout
+        assert experiments.run("git", "branch", "--show-current").stdout.strip() == "nb-model"
+        assert experiments.run("git", "status", "--porcelain").stdout == ""
+        assert experiments.params()["train"]["model"] == "nb"
+        assert "Data and pipelines are up to date" in experiments.dvc("status").stdout
+        shown = json.loads((experiments.path / "metrics/model_performance.json").read_text())
+        assert shown == expected
+    finally:
+        readme.write_text(original)
+        experiments.run("git", "checkout", "-q", "-f", "main")
+        experiments.dvc("checkout", "--quiet")
+
+
 def start_queue(repo: Repo) -> None:
     """``dvc queue start -j 2``, not waiting for its workers: they are forked from it and would
     hold its output pipes open until they exit (and a stuck one, for ever)."""
@@ -176,17 +248,23 @@ def squeeze(markdown: str) -> list[str]:
     return [" ".join(line.split()) for line in markdown.splitlines()]
 
 
-def make(repo: Repo, target: str) -> Any:
-    """``make target`` in the copy, with this checkout's installed environment."""
+def make(
+    repo: Repo, target: str, columns: int = 1000, args: str = "", check: bool = True, **variables: str
+) -> Any:
+    """``make target`` in the copy, with this checkout's installed environment, for a terminal
+    ``columns`` wide (by default wide enough that no column is left out)."""
     venv = Path(ROOT / ".venv")
-    # COLUMNS: wide enough that the table is not cut to a terminal's width.
+    assigned = [f"{name}={value}" for name, value in variables.items()]
     return repo.run(
         "env",
-        "COLUMNS=1000",
+        f"COLUMNS={columns}",
         "make",
         "--no-print-directory",
         f"VENV={venv}",
         "-o",
         f"{venv}/.installed",
         target,
+        f"ARGS={args}",
+        *assigned,
+        check=check,
     )

@@ -178,3 +178,35 @@ def test_the_schema_and_the_stages_accept_and_refuse_the_same_values(
     else:
         with pytest.raises(PipelineError):
             load_params(path)
+
+
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        ("train.model=svm", "  model: svm               # logreg | svm | nb | torch (train/registry.py)"),
+        ("split.test=[8,10]", "  - 8"),
+        (
+            "train.torch.warmup=0.1",
+            "    warmup: 0.1            # share of the steps warming up; blank (null): 0.05",
+        ),
+        (
+            "data.source=reviews.csv",
+            "  source: reviews.csv      # synthetic | a local .tsv/.csv/.parquet path",
+        ),
+    ],
+)
+def test_dvc_exp_run_set_param_changes_one_line_of_params_yaml(
+    tmp_path: Path, override: str, line: str
+) -> None:
+    """`dvc exp run -S key=value` rewrites params.yaml in its own style (DVC's own function
+    here): params.yaml is written in that style, so only the line of the key changes."""
+    from dvc.utils.hydra import apply_overrides
+
+    written = tmp_path / "params.yaml"
+    written.write_text((ROOT / "params.yaml").read_text())
+    apply_overrides(str(written), [override])
+    before, after = (ROOT / "params.yaml").read_text().splitlines(), written.read_text().splitlines()
+    assert len(before) == len(after)
+    changed = [(old, new) for old, new in zip(before, after, strict=True) if old != new]
+    assert len(changed) == 1, changed
+    assert changed[0][1].startswith(line)

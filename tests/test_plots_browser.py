@@ -8,6 +8,7 @@ load nothing but itself (vega is inlined by plots/offline_template.html: no netw
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -124,11 +125,13 @@ def test_plots_diff_of_three_experiments_draws_every_plot_in_headless_chromium(
     assert drawn["training_loss"]["points"] == 10
     assert drawn["learning_rate"]["longest_line"] == 3 and drawn["learning_rate"]["points"] == 3
     assert drawn["adam_beta1"]["longest_line"] == 3 and drawn["adam_beta1"]["points"] == 3
-    # The split's CDFs: a line per split and experiment (the three share their data and split).
-    assert drawn["split_label_cdf"]["points"] == 3 * 3 * 2  # labels 0 and 1
+    # The positive share per split: a bar and its value per split and experiment (the three
+    # share their data and split); the text length's CDF: a line per split and experiment.
+    assert drawn["split_label_cdf"]["marks"] == 3 * 3 * 2 and "%" in drawn["split_label_cdf"]["text"]
     assert drawn["split_text_length_cdf"]["longest_line"] >= 10
     for name in ("split_label_cdf", "split_text_length_cdf"):
         assert all(split in drawn[name]["text"] for split in ("train", "valid", "test")), name
     assert drawn["roc"]["longest_line"] >= 3
     assert drawn["precision_recall"]["longest_line"] >= 3
-    assert drawn["confusion"]["marks"] >= 3 * 4  # a 2x2 matrix per experiment
+    assert drawn["confusion"]["marks"] >= 3 * 4 * 2  # a 2x2 matrix per experiment, a number per cell
+    assert re.search(r"\d+\.\d%\(\d+\)", drawn["confusion"]["text"].replace(" ", ""))

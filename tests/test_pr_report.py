@@ -17,7 +17,14 @@ from typing import Any, ClassVar
 
 import pytest
 
-from scripts.pr_report import MARKER, changed_plots, post, report_markdown
+from scripts.pr_report import (
+    MARKER,
+    changed_plots,
+    experiments_markdown,
+    post,
+    recolour_page,
+    report_markdown,
+)
 from tests.conftest import ROOT, Repo
 
 SVM_CHANGES = {"confusion", "roc", "precision_recall", "training_loss", "validation_accuracy"}
@@ -42,6 +49,77 @@ def test_the_report_links_each_changed_plot_under_the_image_url() -> None:
     assert body.startswith(MARKER + "\n")
     assert "![roc](https://host/pr-7/abc/roc.png)" in body and "**ROC curve**" in body
     assert "No plot's data differ" in report_markdown("x", [], "https://host", "main")
+
+
+def test_a_revision_keeps_its_colour_in_a_chart_where_the_others_have_no_rows(tmp_path: Path) -> None:
+    # As dvc plots diff main torch writes them: the learning rate has torch's rows only, so
+    # DVC's scale gives torch the first colour there and the second in the loss chart.
+    loss = {
+        "data": {"values": [{"rev": "main", "y": 1}, {"rev": "torch", "y": 2}]},
+        "encoding": {
+            "color": {"field": "rev", "scale": {"domain": ["main", "torch"], "range": ["#a", "#b"]}}
+        },
+    }
+    rate = {
+        "data": {"values": [{"rev": "torch", "y": 3}]},
+        "layer": [{"encoding": {"color": {"field": "rev", "scale": {"domain": ["torch"], "range": ["#a"]}}}}],
+    }
+    page = tmp_path / "index.html"
+    page.write_text(
+        f"<html>\n    var spec = {json.dumps(loss)};\n<p>\n    var spec = {json.dumps(rate)};\n</html>\n"
+    )
+    assert recolour_page(page) == 2
+    specs = [
+        json.loads(line.split("= ", 1)[1].rstrip(";"))
+        for line in page.read_text().splitlines()
+        if "var spec" in line
+    ]
+    scales = [specs[0]["encoding"]["color"]["scale"], specs[1]["layer"][0]["encoding"]["color"]["scale"]]
+    assert scales[0] == scales[1] == {"domain": ["main", "torch"], "range": ["#945dd6", "#13adc7"]}
+    assert page.read_text().startswith("<html>\n") and page.read_text().endswith("</html>\n")
+
+
+def shown(model: str, c: float, accuracy: float) -> dict[str, Any]:
+    """One revision's data as `dvc exp show --json` gives it."""
+    params = {"train": {"model": model, "seed": 42, "logreg": {"C": c}}, "split": {"test": [9, 10]}}
+    scores = {"accuracy": accuracy, "f1": 0.5, "roc_auc": 0.75, "precision": 0.1, "true_negative": 0.2}
+    return {
+        "params": {"params.yaml": {"data": params}},
+        "metrics": {"metrics/model_performance.json": {"data": scores}},
+    }
+
+
+def test_the_experiments_table_names_the_base_by_its_branch_and_shows_what_differs() -> None:
+    experiment = {"name": "svm", "revs": [{"rev": "b" * 40, "name": "svm", "data": shown("svm", 1.0, 0.8)}]}
+    table = experiments_markdown(
+        [
+            {"rev": "workspace", "name": None, "data": shown("logreg", 10.0, 0.7)},
+            # A GTO tag on the base commit: the row is still named by the branch.
+            {"rev": "a" * 40, "name": "sentiment-classifier@v1.0.0", "data": shown("logreg", 1.0, 0.6)},
+        ],
+        "main",
+    )
+    assert "No experiments of `main`" in table
+    table = experiments_markdown(
+        [
+            {"rev": "workspace", "data": shown("logreg", 10.0, 0.7)},
+            {
+                "rev": "a" * 40,
+                "name": "sentiment-classifier@v1.0.0",
+                "data": shown("logreg", 1.0, 0.6),
+                "experiments": [experiment],
+            },
+        ],
+        "main",
+    )
+    lines = table.splitlines()
+    assert lines[0] == "| Experiment | train.model | train.logreg.C | accuracy | f1 | roc_auc |"
+    assert lines[2:5] == [
+        "| workspace | logreg | 10.0 | 0.7000 | 0.5000 | 0.7500 |",
+        "| main | logreg | 1.0 | 0.6000 | 0.5000 | 0.7500 |",
+        "| main / svm | svm | 1.0 | 0.8000 | 0.5000 | 0.7500 |",
+    ]
+    assert "1 experiment(s) found in `refs/exps`" in table
 
 
 def png_size(data: bytes) -> tuple[int, int]:

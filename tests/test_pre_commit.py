@@ -74,3 +74,48 @@ def test_git_push_runs_dvc_push_to_the_s3_remote(
     pushed = repo.run("git", "push", "-q", "origin", "main")
     assert "DVC pre-push (dvc push)" in pushed.stdout + pushed.stderr
     assert cached_out_md5s(repo) <= remote_md5s(client, BUCKET, "sentiment-pipeline/")
+
+
+def test_post_checkout_of_a_revision_whose_outputs_are_not_pulled_says_dvc_pull_and_succeeds(
+    repo_factory: Callable[..., Repo],
+) -> None:
+    repo = hooked_repo(repo_factory)
+    repo.dvc("repro")
+    repo.commit("pipeline run")
+    repo.run("git", "checkout", "-q", "-b", "svm")
+    repo.set_params(train={"model": "svm"})
+    repo.dvc("repro")
+    repo.commit("svm run")
+    # As in a teammate's clone before `dvc pull`: main's outputs are in no cache here.
+    subprocess.run(["rm", "-rf", str(repo.path / ".dvc/cache")], check=True)
+    switched = repo.run("git", "checkout", "main", check=False)
+    output = switched.stdout + switched.stderr
+    assert switched.returncode == 0, output
+    assert "run `dvc pull`" in output and "ERROR" not in output, output
+    assert repo.run("git", "branch", "--show-current").stdout.strip() == "main"
+
+
+def test_make_hooks_outside_git_or_turned_off_installs_nothing_and_says_so(
+    repo_factory: Callable[..., Repo], tmp_path: Path
+) -> None:
+    venv = ROOT / ".venv"
+    make = [
+        "make",
+        "--no-print-directory",
+        "-f",
+        str(ROOT / "Makefile"),
+        f"VENV={venv}",
+        "-o",
+        f"{venv}/.installed",
+    ]
+    outside = tmp_path / "not-a-repo"
+    outside.mkdir()
+    env = {**dvc_env(), "GIT_CEILING_DIRECTORIES": str(tmp_path)}
+    done = subprocess.run([*make, "hooks"], cwd=outside, env=env, capture_output=True, text=True, check=True)
+    assert done.stdout == "make: not a git repository: git hooks not installed\n"
+
+    repo = repo_factory()
+    repo.run("git", "config", "pipeline.hooks", "off")
+    done = repo.run(*make, "hooks")
+    assert "git hooks off" in done.stdout
+    assert not (repo.path / ".git/hooks/post-checkout").exists()

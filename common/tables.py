@@ -428,11 +428,27 @@ def diagnose(path: Path, error: Exception) -> PipelineError:
 def _header_names(path: Path, fmt: InputFormat) -> list[str]:
     _, parse = csv_options(path)
     with _open_bytes(path, fmt.compression) as stream:
-        header = stream.read(1 << 20).split(b"\n", 1)[0]
+        head = stream.read(1 << 20)
+    header = re.split(rb"\r\n?|\n", head, maxsplit=1)[0]  # LF, CRLF or CR line ends
     table = pacsv.read_csv(
-        pa.py_buffer(header + b"\n"), parse_options=pacsv.ParseOptions(delimiter=parse.delimiter)
+        pa.py_buffer(header + b"\n"),
+        parse_options=pacsv.ParseOptions(delimiter=parse.delimiter),
+        convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=False),
     )
     return table.schema.names
+
+
+def header_names(path: str | Path) -> list[str]:
+    """The column names of a table file, from its header (or parquet footer) alone: cheap
+    whatever the file's size. Errors name the file."""
+    path = check_input_file(path)
+    fmt = input_format(path)
+    try:
+        if fmt.kind == "parquet":
+            return pq.read_schema(path).names
+        return _header_names(path, fmt)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise unreadable(path, error) from None
 
 
 class BatchReader(Iterator[pa.RecordBatch]):

@@ -1,6 +1,7 @@
 """Score a table with a model and write keyed predictions, one batch at a time.
 
-Each output row is the input row's key columns, unchanged and in input order, plus
+Each output row is the input row's key columns, unchanged and in input order (with no key
+columns: ``row``, the row's number in the input, from 0), plus
 ``score`` (the model's score: a probability, or an SVM margin), ``label`` (0/1) and
 ``prediction`` (``negative``/``positive``). CSV and TSV come from ``common.tables.read_whole``
 (chunks parsed on a background thread, read again if a later value needs a wider type),
@@ -44,6 +45,7 @@ from train.model_store import Scorer, read_model_files, scorer_from_files
 log = logging.getLogger(__name__)
 LABEL_NAMES = pa.array(["negative", "positive"])
 SCORE_COLUMNS = ("score", "label", "prediction")
+ROW_KEY = "row"  # the key written when no key columns are named: every file has row numbers
 
 
 @dataclass(frozen=True)
@@ -65,22 +67,29 @@ def scored_batch(keys: pa.Table, scores: np.ndarray, labels: np.ndarray) -> pa.R
     return pa.Table.from_arrays(columns, names=names).combine_chunks().to_batches()[0]
 
 
-def check_columns(source: str, schema: pa.Schema, keys: Sequence[str], text_column: str) -> None:
+def check_columns(
+    source: str,
+    schema: pa.Schema,
+    keys: Sequence[str],
+    text_column: str,
+    settings: tuple[str, str] = ("--key", "--text-column"),
+) -> None:
+    """Fail naming the setting (``settings``: where the keys and the text column came from,
+    a flag or a param) whose column ``schema`` lacks."""
     names = schema.names
-    if not keys:
-        raise PipelineError("--key: name at least one key column")
+    key_setting, text_setting = settings
     if len(set(keys)) != len(keys):
-        raise PipelineError(f"--key: lists a column twice: {list(keys)}")
+        raise PipelineError(f"{key_setting}: lists a column twice: {list(keys)}")
     for name in keys:
         if name not in names:
             raise PipelineError(
-                f"{source}: key column {name!r} (--key) not found (columns: {', '.join(names)})"
+                f"{source}: key column {name!r} ({key_setting}) not found (columns: {', '.join(names)})"
             )
         if name in SCORE_COLUMNS:
             raise PipelineError(f"{source}: key column {name!r} clashes with an output column")
     if text_column not in names:
         raise PipelineError(
-            f"{source}: text column {text_column!r} (--text-column) not found (columns: {', '.join(names)})"
+            f"{source}: text column {text_column!r} ({text_setting}) not found (columns: {', '.join(names)})"
         )
 
 
@@ -185,10 +194,17 @@ class BatchScorer:
 
 
 def predict_file(
-    source: str, output: Path, keys: Sequence[str], text_column: str, model_dir: Path, workers: int = 1
+    source: str,
+    output: Path,
+    keys: Sequence[str],
+    text_column: str,
+    model_dir: Path,
+    workers: int = 1,
+    settings: tuple[str, str] = ("--key", "--text-column"),
 ) -> PredictionSummary:
     """Score every row of ``source`` (local or ``s3://``; .csv, .tsv or .parquet) with the model
-    in ``model_dir`` into the parquet file ``output``; see the module docstring."""
+    in ``model_dir`` into the parquet file ``output``; see the module docstring. Errors about
+    the key and text columns name ``settings`` (a flag or a param each)."""
     files = read_model_files(model_dir)
     scorer = scorer_from_files(files, model_dir)
 
@@ -202,7 +218,7 @@ def predict_file(
             atomic_outputs(output) as (temp,),
             contextlib.closing(scoring),
         ):
-            check_columns(source, schema, keys, text_column)
+            check_columns(source, schema, keys, text_column, settings)
             writer: pq.ParquetWriter | None = None
 
             def write(scored: pa.RecordBatch) -> None:
@@ -215,8 +231,12 @@ def predict_file(
             try:
                 for batch in batches:
                     check_batch(source, batch, keys, text_column, rows)
-                    key_table = pa.Table.from_batches([batch.select(list(keys))])
-                    duplicates.add(*key_hashes(key_table, list(keys)), rows)
+                    if keys:
+                        key_table = pa.Table.from_batches([batch.select(list(keys))])
+                        duplicates.add(*key_hashes(key_table, list(keys)), rows)
+                    else:  # row numbers: unique by construction
+                        numbers = np.arange(rows, rows + batch.num_rows, dtype=np.int64)
+                        key_table = pa.table({ROW_KEY: numbers})
                     rows += batch.num_rows
                     for scored in scoring.submit(key_table, batch.column(text_column).to_pylist()):
                         write(scored)

@@ -17,8 +17,10 @@ def test_torch_experiment_is_trained_scored_and_listed(repo: Repo) -> None:
 
     meta = json.loads((repo.path / "model/meta.json").read_text())
     assert meta["kind"] == "torch"
-    # The finished run left no resume state: dvc.lock records the same empty folder as logreg's.
-    assert list((repo.path / "checkpoints").iterdir()) == []
+    # The finished run left no resume state: dvc.lock records the same folder as logreg's, only
+    # the list of kept checkpoints (none), so that DVC never warns of an empty output.
+    assert [p.name for p in (repo.path / "checkpoints").iterdir()] == ["kept.json"]
+    assert json.loads((repo.path / "checkpoints/kept.json").read_text()) == {"kept": []}
     curves = json.loads((repo.path / "metrics/training_curves.json").read_text())
     assert [row["virtual_epoch"] for row in curves] == list(range(1, 9))
 

@@ -19,7 +19,8 @@ CHECKPOINTS = Path("checkpoints")
 
 
 def kept(*epochs: int) -> list[str]:
-    return [f"virtual_epoch_{epoch:03d}.pt" for epoch in epochs]
+    """The files of checkpoints/ after a run that kept these virtual epochs (and its list)."""
+    return sorted(["kept.json", *(f"virtual_epoch_{epoch:03d}.pt" for epoch in epochs)])
 
 
 def set_torch(folder: Path, **values: object) -> None:
@@ -40,7 +41,7 @@ def test_kept_checkpoints_continue_and_a_killed_continued_run_resumes_bit_for_bi
     trained(last)
     trained(base)
     assert file_hashes(base / "model") == file_hashes(last / "model")
-    assert sorted(os.listdir(last / CHECKPOINTS)) == []
+    assert sorted(os.listdir(last / CHECKPOINTS)) == kept()
     assert sorted(os.listdir(base / CHECKPOINTS)) == kept(1, 2, 3, 4, 5, 6)
 
     # Train a bit longer from virtual epoch 6, with a lower learning rate, twice: once killed.

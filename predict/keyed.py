@@ -34,6 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from common.atomic import atomic_outputs
 from common.errors import PipelineError
@@ -207,13 +209,19 @@ def predict_file(
     the key and text columns name ``settings`` (a flag or a param each)."""
     files = read_model_files(model_dir)
     scorer = scorer_from_files(files, model_dir)
+    total: int | None = None  # rows, when the file says (parquet): the progress bar's ETA
 
     def score_all(schema: pa.Schema, batches: BatchReader) -> PredictionSummary:
         """One pass over the input into a fresh temp output (a CSV whose later values need
         wider types is read again from the start by ``read_whole``)."""
         rows = positives = 0
         scoring = BatchScorer(scorer, files, model_dir, workers)
+        # Rows scored, rate and ETA on a terminal only (disable=None: off when stderr is not
+        # a TTY, as in CI and DVC's logs); log lines go through the bar so as not to break it.
+        progress = tqdm(total=total, unit="rows", unit_scale=True, desc="predict", disable=None)
         with (
+            progress,
+            logging_redirect_tqdm(),
             DuplicateKeyCheck() as duplicates,
             atomic_outputs(output) as (temp,),
             contextlib.closing(scoring),
@@ -238,6 +246,7 @@ def predict_file(
                         numbers = np.arange(rows, rows + batch.num_rows, dtype=np.int64)
                         key_table = pa.table({ROW_KEY: numbers})
                     rows += batch.num_rows
+                    progress.update(batch.num_rows)
                     for scored in scoring.submit(key_table, batch.column(text_column).to_pylist()):
                         write(scored)
                 for scored in scoring.drain():
@@ -256,6 +265,7 @@ def predict_file(
     with local_input(source) as path:
         if path.suffix == ".parquet":
             schema, batches = read_batches(path)
+            total = pq.read_metadata(path).num_rows
             with contextlib.closing(batches):
                 summary = score_all(schema, batches)
         else:

@@ -7,7 +7,8 @@ each also compressed (``.gz``, ``.zst``, ``.bz2``), and ``.parquet``. Text must 
 Rows are the ones ``pandas.read_csv`` (C engine, default options) reads: ``\n``, ``\r\n`` and a
 bare ``\r`` each end a row outside quotes (``to_csv`` leaves a field holding only ``\r``
 unquoted, and pandas reads it back as two rows), blank lines are skipped, a leading UTF-8 BOM
-is dropped, and a row with fewer fields than the header gets NULLs for the missing ones. A row
+is dropped, and a row with fewer fields than the header gets empty fields for the missing ones
+(NULL, or ``""`` in a text column, as any empty field: pandas' NaN). A row
 with more fields is refused, naming its row and line. tests/test_tables_pandas.py checks it.
 
 Streaming: a delimited file is cut into chunks of about 4 MiB of whole lines, each parsed by
@@ -46,7 +47,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -320,7 +320,7 @@ def _parse(parse: Callable[[], pa.Table], schema: pa.Schema | None, block_size: 
 class _ShortRows:
     """pyarrow's invalid-row handler for one parse (one thread, so rows are numbered: from 1,
     a header counted). A row with fewer fields than the header is skipped and kept, to be put
-    back with NULLs for the missing fields, as pandas pads it; a line of only spaces and tabs
+    back with empty fields for the missing ones, as pandas pads it; a line of only spaces and tabs
     is dropped, as pandas skips it; ``merge`` puts the kept rows back in place."""
 
     def __init__(self, delimiter: str) -> None:
@@ -361,14 +361,6 @@ class _ShortRows:
                     pacsv.ConvertOptions(column_types=schema),
                 ),
                 schema,
-            )
-            fields = np.array([fields for _, _, fields in kept])
-            padded = pa.table(
-                [
-                    pc.if_else(pa.array(fields <= index), pa.nulls(len(kept), column.type), column)
-                    for index, column in enumerate(padded.columns)
-                ],
-                schema=schema,
             )
             table = pa.concat_tables([table, padded])
         # Each number from first to end: a parsed row, a padded one, or a dropped line.

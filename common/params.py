@@ -397,13 +397,13 @@ class EvaluateParams:
 
 @dataclasses.dataclass(frozen=True)
 class PredictParams:
-    """``predict.*``: the predict stage's keyed predictions of the test split."""
+    """``predict.*``: the predict stage's keyed predictions of the test split. With no key
+    columns (the default, which every file has) the key is ``row``, the row's number in the
+    test split, which predict writes."""
 
-    key: tuple[str, ...] = ("PhraseId",)
+    key: tuple[str, ...] = ()
 
     def validate(self, key: str) -> None:
-        if not self.key:
-            raise PipelineError(f"{key}.key: name at least one key column")
         if len(set(self.key)) != len(self.key):
             raise PipelineError(f"{key}.key: lists a column twice: {list(self.key)}")
 

@@ -4,12 +4,24 @@ Formats: ``.tsv`` and ``.csv`` (RFC 4180 quoting, as pandas, spreadsheets and mo
 write it: a field that starts with ``"`` may hold the delimiter, newlines and doubled quotes),
 each also compressed (``.gz``, ``.zst``, ``.bz2``), and ``.parquet``. Text must be UTF-8.
 
+Rows are the ones ``pandas.read_csv`` (C engine, default options) reads: ``\n``, ``\r\n`` and a
+bare ``\r`` each end a row outside quotes (``to_csv`` leaves a field holding only ``\r``
+unquoted, and pandas reads it back as two rows), blank lines are skipped, a leading UTF-8 BOM
+is dropped, and a row with fewer fields than the header gets empty fields for the missing ones
+(NULL, or ``""`` in a text column, as any empty field: pandas' NaN). A row
+with more fields is refused, naming its row and line. tests/test_tables_pandas.py checks it.
+
 Streaming: a delimited file is cut into chunks of about 4 MiB of whole lines, each parsed by
 pyarrow's ``read_csv`` (on every core) on a background thread while the previous one is
 processed. Cutting at a line end is only safe while no field is quoted: from the first chunk
 that holds a ``"`` on, the rest of the file goes through pyarrow's streaming reader
 (``open_csv``), whose chunker follows the quotes. Both parse with the same options, so the
 values do not depend on where the switch happens.
+
+Reading again: a short row (pyarrow refuses it) has the file read again from the start with
+pyarrow's invalid-row handler, one thread, putting the row back padded; a row longer than
+the streaming reader's block (a field of tens of MiB) has it read again with blocks twice as
+big. Clean files never pay for either.
 
 Types: one set for the whole file, the one pyarrow's ``read_csv`` of the whole file infers. They
 are inferred from the first chunk; a later value that does not fit (``neutral`` in an integer
@@ -20,7 +32,9 @@ and prepare_data accept the same files and give the same columns, whatever the c
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import csv
 import dataclasses
 import io
 import logging
@@ -31,6 +45,7 @@ import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -41,6 +56,7 @@ from common.params import TABLE_SUFFIXES
 log = logging.getLogger(__name__)
 
 CSV_CHUNK_BYTES = 1 << 22
+MAX_BLOCK_BYTES = 1 << 34  # 16 GiB: a row longer than this is refused, not read again
 PARQUET_BATCH_ROWS = 1 << 16
 DELIMITERS = {"tsv": "\t", "csv": ","}
 COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".bz2": "bz2"}
@@ -71,8 +87,10 @@ _MAGIC = (
     (b"\xfe\xff", "is UTF-16 text: convert it to UTF-8 (iconv -f UTF-16 -t UTF-8)"),
 )
 _CONVERSION_ERROR = re.compile(
-    r"In CSV column #(\d+): CSV conversion error to (.+?): invalid value '(.*)'$", re.S
+    r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (.+?): invalid value '(.*)'$", re.S
 )
+_FIELD_COUNT_ERROR = re.compile(r"Expected (\d+) columns, got (\d+)")
+_STRADDLING_ERROR = "straddling object straddles two block boundaries"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +106,16 @@ class TypesWidened(Exception):
     def __init__(self, column: str, value: str, column_types: dict[str, pa.DataType]) -> None:
         super().__init__(f"column {column!r} holds {value[:40]!r}: reading it as {column_types[column]}")
         self.column_types = column_types
+
+
+class _ReadAgain(Exception):
+    """The file must be read again from the start: with short rows padded (``pad``), or with
+    streaming blocks of ``block_size`` bytes."""
+
+    def __init__(self, reason: str, pad: bool = False, block_size: int | None = None) -> None:
+        super().__init__(reason)
+        self.pad = pad
+        self.block_size = block_size
 
 
 def table_suffix(path: str | Path) -> str | None:
@@ -167,16 +195,24 @@ class _Prepend(io.RawIOBase):
         return True
 
     def readinto(self, buffer: typing.Any) -> int:
+        # Fill ``buffer`` whole (short only at the end): pyarrow's streaming reader drops the
+        # \n of a quoted \r\n that a short read splits (pyarrow 26: "a\r" then "\nb" reads "a\rb").
+        view = memoryview(buffer).cast("B")
+        filled = 0
         if len(self._head):
-            count = min(len(buffer), len(self._head))
-            buffer[:count] = self._head[:count]
-            self._head = self._head[count:]
-            return count
-        return self._stream.readinto(buffer)  # type: ignore[attr-defined]
+            filled = min(len(view), len(self._head))
+            view[:filled] = self._head[:filled]
+            self._head = self._head[filled:]
+        while filled < len(view):
+            count = self._stream.readinto(view[filled:])  # type: ignore[attr-defined]
+            if not count:
+                break
+            filled += count
+        return filled
 
 
 class _LineChunks:
-    """The stream in pieces of about ``chunk_bytes`` that end at a line end, until a piece holds
+    """The stream in pieces of about ``chunk_bytes`` that end at a line end (``\n`` or ``\r``), until a piece holds
     a quote character: iteration then stops, and ``rest`` holds every byte not yet yielded.
 
     Each piece is a view of one buffer that the next piece overwrites: use it up (parse it)
@@ -197,7 +233,8 @@ class _LineChunks:
                 buffer = buffer + bytearray(len(buffer))
             count = self._stream.readinto(memoryview(buffer)[filled:])  # type: ignore[attr-defined]
             end = filled + count
-            cut = buffer.rfind(b"\n", 0, end) + 1 if count else end
+            # A row ends at \n, \r\n or a bare \r (a file of CR line ends must not be one chunk).
+            cut = max(buffer.rfind(b"\n", 0, end), buffer.rfind(b"\r", 0, end)) + 1 if count else end
             if cut:
                 if buffer.find(b'"', 0, cut) >= 0:
                     self.rest = bytes(buffer[:end])
@@ -255,26 +292,115 @@ class _Unreadable(Exception):
         self.error = error
 
 
-def _parse(parse: Callable[[], pa.Table], schema: pa.Schema | None) -> pa.Table:
+def _read_again(error: pa.ArrowInvalid, block_size: int) -> _ReadAgain | None:
+    """The ``_ReadAgain`` for a parse error that reading again fixes, if it is one."""
+    text = str(error)
+    counts = _FIELD_COUNT_ERROR.search(text)
+    if counts is not None and int(counts.group(2)) < int(counts.group(1)):
+        return _ReadAgain("a row has fewer fields than the header: reading it padded", pad=True)
+    if _STRADDLING_ERROR in text and block_size > 0:
+        return _ReadAgain(f"a row is longer than {block_size} bytes", block_size=2 * block_size)
+    return None
+
+
+def _parse(parse: Callable[[], pa.Table], schema: pa.Schema | None, block_size: int = 0) -> pa.Table:
     try:
         table = parse()
     except pa.ArrowInvalid as error:
         widened = _widened(schema, error) if schema is not None else None
-        if widened is not None:
-            raise widened from None
+        again = _read_again(error, block_size)
+        if widened is not None or again is not None:
+            raise (widened or again) from None
         raise _Unreadable(error) from None
     if any(pa.types.is_binary(t) for t in table.schema.types):
         raise _Unreadable(pa.ArrowInvalid("invalid UTF8 data"))
     return table
 
 
+class _ShortRows:
+    """pyarrow's invalid-row handler for one parse (one thread, so rows are numbered: from 1,
+    a header counted). A row with fewer fields than the header is skipped and kept, to be put
+    back with empty fields for the missing ones, as pandas pads it; a line of only spaces and tabs
+    is dropped, as pandas skips it; ``merge`` puts the kept rows back in place."""
+
+    def __init__(self, delimiter: str) -> None:
+        self._delimiter = delimiter
+        # (number, text, fields): text None for a dropped line
+        self._rows: collections.deque[tuple[int, str | None, int]] = collections.deque()
+
+    def __call__(self, row: pacsv.InvalidRow) -> str:
+        if row.number is None or row.actual_columns >= row.expected_columns:
+            return "error"
+        blank = row.actual_columns == 1 and not row.text.strip(" \t")
+        self._rows.append((row.number, None if blank else row.text, row.actual_columns))
+        return "skip"
+
+    def merge(
+        self, table: pa.Table, first: int, schema: pa.Schema, last: bool = False
+    ) -> tuple[pa.Table, int]:
+        """``table`` (parsed rows numbered from ``first`` on, less the skipped ones) with the
+        skipped rows among them back in place (``last``: and every one after them, the parse
+        being done), and the number of the row after them."""
+        end = first + table.num_rows
+        taken: list[tuple[int, str | None, int]] = []
+        while self._rows and (last or self._rows[0][0] < end):
+            taken.append(self._rows.popleft())
+            end = max(end + 1, taken[-1][0] + 1)
+        kept = [(number, text, fields) for number, text, fields in taken if text is not None]
+        if not taken:
+            return table, end
+        table = table.cast(schema)
+        if kept:
+            width = len(schema)
+            data = "\n".join(text + self._delimiter * (width - fields) for _, text, fields in kept).encode()
+            padded = _parse(
+                lambda: pacsv.read_csv(
+                    pa.py_buffer(data + b"\n"),
+                    pacsv.ReadOptions(use_threads=False, column_names=schema.names),
+                    pacsv.ParseOptions(delimiter=self._delimiter, newlines_in_values=True),
+                    pacsv.ConvertOptions(column_types=schema),
+                ),
+                schema,
+            )
+            table = pa.concat_tables([table, padded])
+        # Each number from first to end: a parsed row, a padded one, or a dropped line.
+        numbers = np.arange(first, end)
+        is_kept = np.isin(numbers, [number for number, *_ in kept])
+        is_parsed = ~np.isin(numbers, [number for number, *_ in taken])
+        order = np.full(end - first, -1, dtype=np.int64)
+        order[is_parsed] = np.arange(int(is_parsed.sum()))
+        order[is_kept] = int(is_parsed.sum()) + np.arange(len(kept))
+        return table.take(order[order >= 0]), end
+
+
 def _csv_batches(
-    path: Path, fmt: InputFormat, chunk_bytes: int, column_types: dict[str, pa.DataType] | None
+    path: Path,
+    fmt: InputFormat,
+    chunk_bytes: int,
+    column_types: dict[str, pa.DataType] | None,
+    pad: bool = False,
+    block_size: int | None = None,
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch], Callable[[], None]]:
     """Schema and batches of a delimited file; the third item closes the file and stops the
-    reading thread, whether or not the batches were started."""
+    reading thread, whether or not the batches were started. ``pad``: put short rows back
+    (one thread); ``block_size``: the streaming reader's block (default ``CSV_CHUNK_BYTES``)."""
     read, parse = csv_options(path)
-    quoted = pacsv.ParseOptions(delimiter=parse.delimiter, newlines_in_values=True)
+    block = block_size or read.block_size
+    delimiter = parse.delimiter
+    padding = _ShortRows(delimiter) if pad else None  # the first parse's handler
+
+    def parse_options(newlines: bool, handler: _ShortRows | None) -> pacsv.ParseOptions:
+        return pacsv.ParseOptions(
+            delimiter=delimiter, newlines_in_values=newlines, invalid_row_handler=handler
+        )
+
+    def read_options(size: int, names: list[str] | None = None) -> pacsv.ReadOptions:
+        # A chunk longer than a block (a line longer than chunk_bytes) is parsed as one block:
+        # pyarrow refuses a row that straddles two.
+        return pacsv.ReadOptions(
+            block_size=max(read.block_size, size + 1), column_names=names, use_threads=not pad
+        )
+
     convert = pacsv.ConvertOptions(column_types=column_types) if column_types else pacsv.ConvertOptions()
     stream = _open_bytes(path, fmt.compression)
     try:
@@ -284,11 +410,25 @@ def _csv_batches(
         reader: pacsv.CSVStreamingReader | None = None
         if first is not None:
             given = pa.schema(list(column_types.items())) if column_types else None
-            table = _parse(lambda: pacsv.read_csv(pa.BufferReader(first), read, parse, convert), given)
+            table = _parse(
+                lambda: pacsv.read_csv(
+                    pa.BufferReader(first), read_options(len(first)), parse_options(False, padding), convert
+                ),
+                given,
+            )
             schema = table.schema
         else:  # quoted from the first chunk on
             rest = _Prepend(chunks.rest or b"", stream)
-            reader = pacsv.open_csv(rest, read_options=read, parse_options=quoted, convert_options=convert)
+            try:
+                reader = pacsv.open_csv(
+                    rest,
+                    read_options=pacsv.ReadOptions(block_size=block, use_threads=not pad),
+                    parse_options=parse_options(True, padding),
+                    convert_options=convert,
+                )
+            except pa.ArrowInvalid as error:
+                again = _read_again(error, block)
+                raise (again or _Unreadable(error)) from None
             schema = reader.schema
             if any(pa.types.is_binary(t) for t in schema.types):
                 raise _Unreadable(pa.ArrowInvalid("invalid UTF8 data"))
@@ -296,35 +436,58 @@ def _csv_batches(
     except BaseException:
         stream.close()
         raise
-    later_read = pacsv.ReadOptions(block_size=read.block_size, column_names=schema.names)
     fixed = pacsv.ConvertOptions(column_types=schema)
 
-    def streamed(reader: pacsv.CSVStreamingReader) -> Iterator[pa.RecordBatch]:
+    def streamed(
+        reader: pacsv.CSVStreamingReader, handler: _ShortRows | None, number: int
+    ) -> Iterator[pa.RecordBatch]:
         while True:
             try:
                 batch = reader.read_next_batch()
             except StopIteration:
+                if handler is not None:  # short rows after the last batch
+                    yield from handler.merge(schema.empty_table(), number, schema, last=True)[0].to_batches()
                 return
             except pa.ArrowInvalid as error:
                 widened = _widened(schema, error)
-                raise (widened or _Unreadable(error)) from None
-            yield batch
+                raise (widened or _read_again(error, block) or _Unreadable(error)) from None
+            if handler is None:
+                yield batch
+                continue
+            merged, number = handler.merge(pa.Table.from_batches([batch]), number, schema)
+            yield from merged.to_batches()
 
     def batches() -> Iterator[pa.RecordBatch]:
         with stream:
             if reader is not None:
-                yield from streamed(reader)
+                yield from streamed(reader, padding, 2)  # pyarrow numbers the header 1
                 return
-            yield from table.to_batches()
+            if padding is not None:
+                yield from padding.merge(table, 2, schema, last=True)[0].to_batches()
+            else:
+                yield from table.to_batches()
             for chunk in pieces:
+                handler = _ShortRows(delimiter) if pad else None
+                options = read_options(len(chunk), schema.names)
                 part = _parse(
-                    lambda chunk=chunk: pacsv.read_csv(pa.BufferReader(chunk), later_read, parse, fixed),
+                    lambda chunk=chunk, options=options, handler=handler: pacsv.read_csv(
+                        pa.BufferReader(chunk), options, parse_options(False, handler), fixed
+                    ),
                     schema,
                 )
+                if handler is not None:
+                    part = handler.merge(part, 1, schema, last=True)[0]
                 yield from part.to_batches()
             if chunks.rest is not None:
+                handler = _ShortRows(delimiter) if pad else None
                 rest = _Prepend(chunks.rest, stream)
-                yield from streamed(pacsv.open_csv(rest, later_read, quoted, fixed))
+                options = pacsv.ReadOptions(block_size=block, column_names=schema.names, use_threads=not pad)
+                try:
+                    later = pacsv.open_csv(rest, options, parse_options(True, handler), fixed)
+                except pa.ArrowInvalid as error:
+                    widened = _widened(schema, error)
+                    raise (widened or _read_again(error, block) or _Unreadable(error)) from None
+                yield from streamed(later, handler, 1)
 
     prefetched = prefetch(batches())
 
@@ -393,46 +556,67 @@ def diagnose(path: Path, error: Exception) -> PipelineError:
             f"{path}: {where} (line {line}, byte offset {offset}) is not UTF-8 (bytes {data.hex(' ')}); "
             "convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8"
         )
-    found: list[pacsv.InvalidRow] = []
-
-    def handler(row: pacsv.InvalidRow) -> str:
-        found.append(row)
-        return "error"
-
-    read, parse = csv_options(path)
-    try:
-        with _open_bytes(path, fmt.compression) as stream:
-            reader = pacsv.open_csv(
-                stream,
-                read_options=pacsv.ReadOptions(use_threads=False, block_size=read.block_size),
-                parse_options=pacsv.ParseOptions(
-                    delimiter=parse.delimiter, newlines_in_values=True, invalid_row_handler=handler
-                ),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(_header_names(path, fmt), pa.string())
-                ),
-            )
-            for _ in reader:
-                pass
-    except (pa.ArrowInvalid, OSError):
-        pass
-    if found:
-        row = found[0]
+    found = _find_long_row(path, fmt)
+    if found is not None:
+        row, line, expected, fields = found
+        text = csv_options(path)[1].delimiter.join(fields)
         return PipelineError(
-            f"{path}: row {row.number - 1}: expected {row.expected_columns} fields, got "
-            f"{row.actual_columns}: {_printable(row.text, 80)}"
+            f"{path}: row {row} (line {line}): expected {expected} fields, got {len(fields)}: "
+            f"{_printable(text, 80)}"
         )
     return unreadable(path, error)
+
+
+def _find_long_row(path: Path, fmt: InputFormat) -> tuple[int, int, int, list[str]] | None:
+    """(row, line, header fields, fields) of the first row with more fields than the header,
+    if any. Python's csv module splits rows as pandas does (quotes, ``\r``, ``\n``, ``\r\n``)
+    and counts the lines; it is slow, but runs only once a file has failed."""
+    delimiter = csv_options(path)[1].delimiter
+    previous = csv.field_size_limit((1 << 31) - 1)
+    with contextlib.ExitStack() as restore, _open_bytes(path, fmt.compression) as raw:
+        restore.callback(csv.field_size_limit, previous)
+        text = io.TextIOWrapper(typing.cast(typing.BinaryIO, raw), encoding="utf-8-sig", newline="")
+        reader = csv.reader(text, delimiter=delimiter, strict=False)
+        try:
+            expected = len(next(reader))
+            row, line = 0, reader.line_num + 1
+            for fields in reader:
+                if fields and not (
+                    len(fields) == 1 and not fields[0].strip(" \t")
+                ):  # pandas skips blank lines
+                    row += 1
+                    if len(fields) > expected:
+                        return row, line, expected, fields
+                line = reader.line_num + 1
+        except (csv.Error, UnicodeDecodeError, StopIteration):
+            return None
+    return None
 
 
 def _header_names(path: Path, fmt: InputFormat) -> list[str]:
     _, parse = csv_options(path)
     with _open_bytes(path, fmt.compression) as stream:
-        header = stream.read(1 << 20).split(b"\n", 1)[0]
+        head = stream.read(1 << 20)
+    header = re.split(rb"\r\n?|\n", head, maxsplit=1)[0]  # LF, CRLF or CR line ends
     table = pacsv.read_csv(
-        pa.py_buffer(header + b"\n"), parse_options=pacsv.ParseOptions(delimiter=parse.delimiter)
+        pa.py_buffer(header + b"\n"),
+        parse_options=pacsv.ParseOptions(delimiter=parse.delimiter),
+        convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=False),
     )
     return table.schema.names
+
+
+def header_names(path: str | Path) -> list[str]:
+    """The column names of a table file, from its header (or parquet footer) alone: cheap
+    whatever the file's size. Errors name the file."""
+    path = check_input_file(path)
+    fmt = input_format(path)
+    try:
+        if fmt.kind == "parquet":
+            return pq.read_schema(path).names
+        return _header_names(path, fmt)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise unreadable(path, error) from None
 
 
 class BatchReader(Iterator[pa.RecordBatch]):
@@ -463,13 +647,18 @@ _READ_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OSError, _Unreadable)
 
 
 def open_batches(
-    path: str | Path, block_size: int | None = None, column_types: dict[str, pa.DataType] | None = None
+    path: str | Path,
+    block_size: int | None = None,
+    column_types: dict[str, pa.DataType] | None = None,
+    pad_short_rows: bool = False,
+    stream_block_size: int | None = None,
 ) -> tuple[pa.Schema, BatchReader]:
     """The file's schema and an iterator over its record batches (at least one row in all).
 
     Errors name the file: missing, empty, unreadable, not UTF-8 or a row with the wrong number
     of fields (by row), no rows. A later value that does not fit its column raises
-    ``TypesWidened``: ``read_whole`` handles it. ``block_size`` (bytes of CSV per chunk) is for
+    ``TypesWidened``, and a short or very long row ``_ReadAgain``: ``read_whole`` handles them
+    (``pad_short_rows``, ``stream_block_size``). ``block_size`` (bytes of CSV per chunk) is for
     tests. Close the iterator if you stop before its end.
     """
     path = check_input_file(path)
@@ -482,7 +671,26 @@ def open_batches(
             close = parquet.close
             _check_header(path, schema)
         else:
-            schema, batches, close = _csv_batches(path, fmt, block_size or CSV_CHUNK_BYTES, column_types)
+            while True:  # a short or long row in the first chunk: open it again, padded or so
+                try:
+                    schema, batches, close = _csv_batches(
+                        path,
+                        fmt,
+                        block_size or CSV_CHUNK_BYTES,
+                        column_types,
+                        pad_short_rows,
+                        stream_block_size,
+                    )
+                    break
+                except _ReadAgain as again:
+                    bigger = (again.block_size or 0) > (stream_block_size or 0)
+                    if (
+                        not ((again.pad and not pad_short_rows) or bigger)
+                        or (again.block_size or 0) > MAX_BLOCK_BYTES
+                    ):
+                        raise _Unreadable(pa.ArrowInvalid(str(again))) from None
+                    pad_short_rows = pad_short_rows or again.pad
+                    stream_block_size = again.block_size or stream_block_size
     except _READ_ERRORS as error:
         if parquet is not None:
             parquet.close()
@@ -521,11 +729,15 @@ def read_whole(
 ) -> T:
     """``use(schema, batches)`` of the file, read again with wider types each time a later value
     does not fit its column (``TypesWidened``): the result is that of the types inferred from
-    the whole file. ``use`` must start afresh each time (write to the start of its outputs)."""
+    the whole file. Read again too, padded, when a row is short, and with bigger streaming
+    blocks when a row is longer than one (``_ReadAgain``). ``use`` must start afresh each time
+    (write to the start of its outputs)."""
     column_types: dict[str, pa.DataType] | None = None
+    pad = False
+    stream_block: int | None = None
     while True:
         try:
-            schema, batches = open_batches(path, block_size, column_types)
+            schema, batches = open_batches(path, block_size, column_types, pad, stream_block)
             with contextlib.closing(batches):
                 return use(schema, batches)
         except TypesWidened as widened:
@@ -533,6 +745,13 @@ def read_whole(
                 raise PipelineError(f"{path}: cannot be read: {widened}") from None
             log.info("%s: %s, from the first row", path, widened)
             column_types = widened.column_types
+        except _ReadAgain as again:
+            changes = (again.pad and not pad) or (again.block_size or 0) > (stream_block or 0)
+            if not changes or (again.block_size or 0) > MAX_BLOCK_BYTES:  # never loop on it
+                raise diagnose(Path(path), pa.ArrowInvalid(str(again))) from None
+            log.info("%s: %s, from the first row", path, again)
+            pad = pad or again.pad
+            stream_block = again.block_size or stream_block
 
 
 def read_table(path: str | Path) -> pa.Table:

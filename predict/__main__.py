@@ -2,7 +2,8 @@
 
 Scores ``X`` (a local or ``s3://`` .csv, .tsv or .parquet file) with the model in ``model/``
 (hash-checked before loading) and writes ``Y`` (parquet): the key columns, then ``score``,
-``label`` and ``prediction``. Without ``--input`` and ``--output`` it is the DVC stage
+``label`` and ``prediction``; with no key columns (``predict.key: []``, the default), ``row``,
+the row's number in ``X``, is the key. Without ``--input`` and ``--output`` it is the DVC stage
 ``predict``: the test split, keyed by ``predict.key``, into ``data/predictions/test.parquet``.
 docs/serving.md has the details.
 """
@@ -26,7 +27,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--input", help="table to score: a path or s3://bucket/key (default: the test split)")
     parser.add_argument("--output", type=Path, help=f"parquet file to write (default: {STAGE_OUTPUT})")
     parser.add_argument(
-        "--key", action="append", help="key column passed through; repeat for several (default: predict.key)"
+        "--key",
+        action="append",
+        help="key column passed through; repeat for several (default: predict.key; none: a row number)",
     )
     parser.add_argument("--text-column", help="column with the text (default: data.text_column)")
     parser.add_argument("--model", type=Path, default=MODEL_DIR, help="model folder (default: model)")
@@ -51,7 +54,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers < 1:
         raise PipelineError(f"--workers: must be at least 1, got {args.workers}")
     keys = args.key or list(params.predict.key)
-    predict_file(source, output, keys, args.text_column or params.data.text_column, args.model, args.workers)
+    settings = (
+        "--key" if args.key else "predict.key",
+        "--text-column" if args.text_column else "data.text_column",
+    )
+    text_column = args.text_column or params.data.text_column
+    predict_file(source, output, keys, text_column, args.model, args.workers, settings)
 
 
 if __name__ == "__main__":

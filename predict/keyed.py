@@ -1,6 +1,7 @@
 """Score a table with a model and write keyed predictions, one batch at a time.
 
-Each output row is the input row's key columns, unchanged and in input order, plus
+Each output row is the input row's key columns, unchanged and in input order (with no key
+columns: ``row``, the row's number in the input, from 0), plus
 ``score`` (the model's score: a probability, or an SVM margin), ``label`` (0/1) and
 ``prediction`` (``negative``/``positive``). CSV and TSV come from ``common.tables.read_whole``
 (chunks parsed on a background thread, read again if a later value needs a wider type),
@@ -33,6 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from common.atomic import atomic_outputs
 from common.errors import PipelineError
@@ -44,6 +47,7 @@ from train.model_store import Scorer, read_model_files, scorer_from_files
 log = logging.getLogger(__name__)
 LABEL_NAMES = pa.array(["negative", "positive"])
 SCORE_COLUMNS = ("score", "label", "prediction")
+ROW_KEY = "row"  # the key written when no key columns are named: every file has row numbers
 
 
 @dataclass(frozen=True)
@@ -65,22 +69,29 @@ def scored_batch(keys: pa.Table, scores: np.ndarray, labels: np.ndarray) -> pa.R
     return pa.Table.from_arrays(columns, names=names).combine_chunks().to_batches()[0]
 
 
-def check_columns(source: str, schema: pa.Schema, keys: Sequence[str], text_column: str) -> None:
+def check_columns(
+    source: str,
+    schema: pa.Schema,
+    keys: Sequence[str],
+    text_column: str,
+    settings: tuple[str, str] = ("--key", "--text-column"),
+) -> None:
+    """Fail naming the setting (``settings``: where the keys and the text column came from,
+    a flag or a param) whose column ``schema`` lacks."""
     names = schema.names
-    if not keys:
-        raise PipelineError("--key: name at least one key column")
+    key_setting, text_setting = settings
     if len(set(keys)) != len(keys):
-        raise PipelineError(f"--key: lists a column twice: {list(keys)}")
+        raise PipelineError(f"{key_setting}: lists a column twice: {list(keys)}")
     for name in keys:
         if name not in names:
             raise PipelineError(
-                f"{source}: key column {name!r} (--key) not found (columns: {', '.join(names)})"
+                f"{source}: key column {name!r} ({key_setting}) not found (columns: {', '.join(names)})"
             )
         if name in SCORE_COLUMNS:
             raise PipelineError(f"{source}: key column {name!r} clashes with an output column")
     if text_column not in names:
         raise PipelineError(
-            f"{source}: text column {text_column!r} (--text-column) not found (columns: {', '.join(names)})"
+            f"{source}: text column {text_column!r} ({text_setting}) not found (columns: {', '.join(names)})"
         )
 
 
@@ -185,24 +196,37 @@ class BatchScorer:
 
 
 def predict_file(
-    source: str, output: Path, keys: Sequence[str], text_column: str, model_dir: Path, workers: int = 1
+    source: str,
+    output: Path,
+    keys: Sequence[str],
+    text_column: str,
+    model_dir: Path,
+    workers: int = 1,
+    settings: tuple[str, str] = ("--key", "--text-column"),
 ) -> PredictionSummary:
     """Score every row of ``source`` (local or ``s3://``; .csv, .tsv or .parquet) with the model
-    in ``model_dir`` into the parquet file ``output``; see the module docstring."""
+    in ``model_dir`` into the parquet file ``output``; see the module docstring. Errors about
+    the key and text columns name ``settings`` (a flag or a param each)."""
     files = read_model_files(model_dir)
     scorer = scorer_from_files(files, model_dir)
+    total: int | None = None  # rows, when the file says (parquet): the progress bar's ETA
 
     def score_all(schema: pa.Schema, batches: BatchReader) -> PredictionSummary:
         """One pass over the input into a fresh temp output (a CSV whose later values need
         wider types is read again from the start by ``read_whole``)."""
         rows = positives = 0
         scoring = BatchScorer(scorer, files, model_dir, workers)
+        # Rows scored, rate and ETA on a terminal only (disable=None: off when stderr is not
+        # a TTY, as in CI and DVC's logs); log lines go through the bar so as not to break it.
+        progress = tqdm(total=total, unit="rows", unit_scale=True, desc="predict", disable=None)
         with (
+            progress,
+            logging_redirect_tqdm(),
             DuplicateKeyCheck() as duplicates,
             atomic_outputs(output) as (temp,),
             contextlib.closing(scoring),
         ):
-            check_columns(source, schema, keys, text_column)
+            check_columns(source, schema, keys, text_column, settings)
             writer: pq.ParquetWriter | None = None
 
             def write(scored: pa.RecordBatch) -> None:
@@ -215,9 +239,14 @@ def predict_file(
             try:
                 for batch in batches:
                     check_batch(source, batch, keys, text_column, rows)
-                    key_table = pa.Table.from_batches([batch.select(list(keys))])
-                    duplicates.add(*key_hashes(key_table, list(keys)), rows)
+                    if keys:
+                        key_table = pa.Table.from_batches([batch.select(list(keys))])
+                        duplicates.add(*key_hashes(key_table, list(keys)), rows)
+                    else:  # row numbers: unique by construction
+                        numbers = np.arange(rows, rows + batch.num_rows, dtype=np.int64)
+                        key_table = pa.table({ROW_KEY: numbers})
                     rows += batch.num_rows
+                    progress.update(batch.num_rows)
                     for scored in scoring.submit(key_table, batch.column(text_column).to_pylist()):
                         write(scored)
                 for scored in scoring.drain():
@@ -236,6 +265,7 @@ def predict_file(
     with local_input(source) as path:
         if path.suffix == ".parquet":
             schema, batches = read_batches(path)
+            total = pq.read_metadata(path).num_rows
             with contextlib.closing(batches):
                 summary = score_all(schema, batches)
         else:

@@ -17,8 +17,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from common.atomic import atomic_outputs
+from common.data_columns import check_data_columns
 from common.errors import PipelineError, run_stage
-from common.params import DataParams, check_data_source, load_params
+from common.params import DataParams, Params, check_data_source, load_params
 from common.prepared import RAW_DIR
 from common.tables import read_whole, table_suffix
 from prepare_data import s3_source
@@ -46,39 +47,43 @@ def check_source_dep(params: DataParams) -> None:
     check_data_source(params.source, params.source_dep, "params.yaml: data")
 
 
-def validate_table(path: Path) -> tuple[int, int]:
+def validate_table(path: Path, params: Params | None = None) -> tuple[int, int]:
     """(rows, columns) of the table at ``path``, read in full by the reader prepare_data uses
-    (same types, same errors): a file get_data accepts is one prepare_data can read."""
+    (same types, same errors): a file get_data accepts is one prepare_data can read. With
+    ``params``, a param naming a column the file lacks fails first, from the header."""
 
     def count(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> tuple[int, int]:
+        if params is not None:
+            check_data_columns(schema.names, params, str(path))
         return sum(batch.num_rows for batch in batches), len(schema)
 
     return read_whole(path, count)
 
 
-def fetch_s3(url: str, dest: Path) -> None:
+def fetch_s3(url: str, dest: Path, params: Params | None = None) -> None:
     """Download ``url`` into ``dest`` and validate it as a table; errors name the URL."""
     s3_source.download(url, dest)
     try:
-        rows, columns = validate_table(dest)
+        rows, columns = validate_table(dest, params)
     except PipelineError as error:
         raise PipelineError(str(error).replace(str(dest), s3_source.redact(url))) from None
     log.info("fetched %s (%d rows, %d columns)", s3_source.redact(url), rows, columns)
 
 
-def get_data(params: DataParams, raw_dir: Path = RAW_DIR) -> Path:
-    """Write the raw data set into ``raw_dir`` (replacing it atomically); return its file."""
+def get_data(params: DataParams, raw_dir: Path = RAW_DIR, needs: Params | None = None) -> Path:
+    """Write the raw data set into ``raw_dir`` (replacing it atomically); return its file.
+    With ``needs`` (all the params), a param naming a column the data lacks is refused."""
     name = raw_file_name(params.source)
     check_source_dep(params)
     with atomic_outputs(dirs=(raw_dir,)) as (temp_dir,):
         if s3_source.is_s3_url(params.source):
-            fetch_s3(params.source, temp_dir / name)
+            fetch_s3(params.source, temp_dir / name, needs)
         elif params.source == "synthetic":
             log.info("generating %d synthetic phrases (seed %d)", params.synthetic_rows, params.seed)
             (temp_dir / name).write_bytes(to_tsv(generate_reviews(params.synthetic_rows, params.seed)))
         else:
             source = Path(params.source)
-            rows, columns = validate_table(source)  # fail early, naming the file and row
+            rows, columns = validate_table(source, needs)  # fail early, naming the file and row
             log.info("copying %s (%d rows, %d columns)", source, rows, columns)
             shutil.copyfile(source, temp_dir / name)
     return raw_dir / name
@@ -86,7 +91,7 @@ def get_data(params: DataParams, raw_dir: Path = RAW_DIR) -> Path:
 
 def main() -> None:
     params = load_params()
-    path = get_data(params.data)
+    path = get_data(params.data, needs=params)
     log.info("wrote %s", path)
 
 

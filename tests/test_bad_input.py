@@ -76,7 +76,7 @@ def test_prepare_data_rejects_missing_columns_and_empty_mapping(
         (b"", "reviews.tsv", "file is empty"),
         (b"PhraseId\tSentenceId\tPhrase\tSentiment\n", "reviews.tsv", "has a header but no rows"),
         (b"\x00\x01 not a parquet file", "reviews.parquet", "cannot be read"),
-        (b"a\tb\n1\t2\t3\n", "reviews.tsv", "row 1: expected 2 fields, got 3"),
+        (b"a\tb\n1\t2\t3\n", "reviews.tsv", "row 1 (line 2): expected 2 fields, got 3"),
     ],
 )
 def test_prepare_data_rejects_unreadable_files(

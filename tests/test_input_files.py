@@ -212,7 +212,7 @@ def test_a_wrong_field_count_in_a_later_chunk_names_its_row(tmp_path: Path) -> N
     lines = [f"{i}\t{i}\tphrase {i}\t4" for i in range(2000)]
     lines[1499] = "1500\t1500\tphrase with a stray\ttab\t4"
     folder = scratch(tmp_path, raw="\t".join(HEADER) + "\n" + "\n".join(lines) + "\n")
-    assert_fails_cleanly("prepare_data", folder, "row 1500: expected 4 fields, got 5")
+    assert_fails_cleanly("prepare_data", folder, "row 1500 (line 1501): expected 4 fields, got 5")
 
 
 def compressed(data: bytes, suffix: str) -> bytes:

@@ -32,8 +32,9 @@ def test_the_stage_keys_the_test_split_and_diff_lists_the_changed_rows(
     assert "Running stage 'predict'" in repo.dvc("repro").stdout
     test = pq.read_table(repo.path / "data/prepared/test.parquet")
     main = pq.read_table(repo.path / OUTPUT)
-    assert main.column_names == ["PhraseId", "score", "label", "prediction"]
-    assert main["PhraseId"].equals(test["PhraseId"])
+    # predict.key: [] (the default): keyed by the row's number in the test split.
+    assert main.column_names == ["row", "score", "label", "prediction"]
+    assert main["row"].to_pylist() == list(range(test.num_rows))
     repo.commit("baseline")
     assert repo.dvc("status").stdout.strip() == "Data and pipelines are up to date."
 
@@ -42,7 +43,7 @@ def test_the_stage_keys_the_test_split_and_diff_lists_the_changed_rows(
     changed = {
         key
         for key, a, b in zip(
-            main["PhraseId"].to_pylist(), main["label"].to_pylist(), svm["label"].to_pylist(), strict=True
+            main["row"].to_pylist(), main["label"].to_pylist(), svm["label"].to_pylist(), strict=True
         )
         if a != b
     }
@@ -52,7 +53,7 @@ def test_the_stage_keys_the_test_split_and_diff_lists_the_changed_rows(
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"{len(changed)} of {main.num_rows} rows changed label between main and svm")
-    assert lines[1].split() == ["PhraseId", "label_a", "label_b", "score_a", "score_b"]
+    assert lines[1].split() == ["row", "label_a", "label_b", "score_a", "score_b"]
     assert {int(line.split()[0]) for line in lines[2:]} == changed
 
     # A key param: the stage re-runs and keys by both columns.

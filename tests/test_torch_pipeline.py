@@ -17,8 +17,10 @@ def test_torch_experiment_is_trained_scored_and_listed(repo: Repo) -> None:
 
     meta = json.loads((repo.path / "model/meta.json").read_text())
     assert meta["kind"] == "torch"
-    # The finished run left no resume state: dvc.lock records the same empty folder as logreg's.
-    assert list((repo.path / "checkpoints").iterdir()) == []
+    # The finished run left no resume state: dvc.lock records the same folder as logreg's, only
+    # the list of kept checkpoints (none), so that DVC never warns of an empty output.
+    assert [p.name for p in (repo.path / "checkpoints").iterdir()] == ["kept.json"]
+    assert json.loads((repo.path / "checkpoints/kept.json").read_text()) == {"kept": []}
     curves = json.loads((repo.path / "metrics/training_curves.json").read_text())
     assert [row["virtual_epoch"] for row in curves] == list(range(1, 9))
 
@@ -63,7 +65,8 @@ def test_kept_checkpoints_and_a_continued_run_through_dvc(repo: Repo) -> None:
     kept = lock_outs(repo, "train")
     # The kept checkpoints are checkpoints/' own output: model/ has the same hash.
     assert kept["model"]["md5"] == plain["model"]["md5"]
-    assert plain["checkpoints"]["nfiles"] == 0 and kept["checkpoints"]["nfiles"] == 8
+    # nfiles: the kept checkpoints plus kept.json, their list.
+    assert plain["checkpoints"]["nfiles"] == 1 and kept["checkpoints"]["nfiles"] == 9
 
     # Train a bit longer from virtual epoch 8 with a fixed budget of 2,000 more examples.
     longer = (
@@ -82,7 +85,7 @@ def test_kept_checkpoints_and_a_continued_run_through_dvc(repo: Repo) -> None:
     curves = json.loads((repo.path / "metrics/training_curves.json").read_text())
     assert [row["virtual_epoch"] for row in curves] == list(range(1, 11))
     continued = lock_outs(repo, "train")
-    assert continued["checkpoints"]["nfiles"] == 10
+    assert continued["checkpoints"]["nfiles"] == 11
 
     # Run again from what dvc.lock records (its checkpoints/ holds what the run started from):
     # the same outputs, bit for bit.

@@ -18,8 +18,13 @@ from tests.torch_support import file_hashes, make_stage_folder, run_train, start
 CHECKPOINTS = Path("checkpoints")
 
 
-def kept(*epochs: int) -> list[str]:
+def epoch_files(*epochs: int) -> list[str]:
     return [f"virtual_epoch_{epoch:03d}.pt" for epoch in epochs]
+
+
+def kept(*epochs: int) -> list[str]:
+    """The files of checkpoints/ after a run that kept these virtual epochs (and its list)."""
+    return sorted(["kept.json", *epoch_files(*epochs)])
 
 
 def set_torch(folder: Path, **values: object) -> None:
@@ -40,7 +45,7 @@ def test_kept_checkpoints_continue_and_a_killed_continued_run_resumes_bit_for_bi
     trained(last)
     trained(base)
     assert file_hashes(base / "model") == file_hashes(last / "model")
-    assert sorted(os.listdir(last / CHECKPOINTS)) == []
+    assert sorted(os.listdir(last / CHECKPOINTS)) == kept()
     assert sorted(os.listdir(base / CHECKPOINTS)) == kept(1, 2, 3, 4, 5, 6)
 
     # Train a bit longer from virtual epoch 6, with a lower learning rate, twice: once killed.
@@ -67,7 +72,7 @@ def test_kept_checkpoints_continue_and_a_killed_continued_run_resumes_bit_for_bi
     assert file_hashes(folders["killed"] / CHECKPOINTS) == file_hashes(folders["uninterrupted"] / CHECKPOINTS)
     assert sorted(os.listdir(folders["killed"] / CHECKPOINTS)) == kept(*range(1, 11))
     # The first six kept checkpoints are the ones it started from, untouched.
-    for name in kept(*range(1, 7)):
+    for name in epoch_files(*range(1, 7)):
         assert (folders["killed"] / CHECKPOINTS / name).read_bytes() == (
             base / CHECKPOINTS / name
         ).read_bytes()

@@ -5,7 +5,8 @@ trains, DVCLive's ``metrics/training/metrics.json`` holds the latest virtual epo
 (train/live.py); and it
 leaves in ``checkpoints/`` (a persisted DVC output that the torch model fills while it trains)
 only the checkpoints that ``train.torch.keep_checkpoints`` and ``init_from`` keep: none by
-default, whatever the model.
+default, whatever the model. ``checkpoints/kept.json`` lists them (``[]`` for a scikit-learn
+model): the folder is never empty, which DVC would warn about on every run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from common.prepared import PREPARED_DIR, read_split, require_both_classes
 from train.curves import CURVES_FILE, SCHEDULE_FILE, schedule_rows
 from train.live import close_live, log_latest, open_live
 from train.registry import CHECKPOINT_DIR, MODELS, check_registry
+
+KEPT_FILE = CHECKPOINT_DIR / "kept.json"
 
 
 def main() -> None:
@@ -40,8 +43,9 @@ def main() -> None:
     # the checkpoints it keeps (none by default), so that dvc.lock records the same folder
     # whatever was trained there before.
     for leftover in CHECKPOINT_DIR.iterdir():
-        if leftover.is_file() and leftover.name not in kept:
+        if leftover.is_file() and leftover.name not in kept and leftover != KEPT_FILE:
             leftover.unlink()
+    write_json_atomic(KEPT_FILE, {"kept": list(kept)})
     close_live(live)
 
 

@@ -1,0 +1,54 @@
+"""The columns that the params name, checked against the data's header before any stage runs.
+
+``data.text_column``, ``data.label_column``, ``split.key`` (or ``split.time_column``) and
+``predict.key`` each name columns of ``data.source``. check_params reads only the header of a
+local source (cheap, whatever the file's size) and refuses a column that is not there, before
+DVC deletes any stage's outputs; get_data checks the file it fetched or copied the same way
+(an ``s3://`` source, or a file changed since params.yaml was). One line names the param and
+lists the columns that exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from common.errors import PipelineError
+from common.params import DataParams, Params
+
+
+def needed_columns(params: Params) -> list[tuple[str, str]]:
+    """(column, params key) of every column the stages will look for in the data."""
+    data, split = params.data, params.split
+    needed = [(data.text_column, "data.text_column"), (data.label_column, "data.label_column")]
+    if split.method == "hash":
+        needed += [(name, "split.key") for name in split.key]
+    else:
+        needed.append((split.time_column, "split.time_column"))
+    needed += [(name, "predict.key") for name in params.predict.key]
+    return needed
+
+
+def check_data_columns(columns: Sequence[str], params: Params, source: str) -> None:
+    """Fail naming the first param whose column ``columns`` (the header of ``source``) lacks."""
+    for column, key in needed_columns(params):
+        if column not in columns:
+            raise PipelineError(
+                f"params.yaml: {key}: column {column!r} is not in {source} (its columns: {', '.join(columns)})"
+            )
+
+
+def source_columns(data: DataParams) -> list[str] | None:
+    """The header of ``data.source`` if it can be read here and now: the synthetic data's
+    columns, or a local file's header; None for an ``s3://`` object or a missing file (get_data
+    checks those once it has them, and reports a missing file)."""
+    if data.source == "synthetic":
+        from prepare_data.synthetic import COLUMNS
+
+        return list(COLUMNS)
+    path = Path(data.source)
+    if data.source.startswith("s3://") or not path.is_file():
+        return None
+    from common.tables import header_names
+
+    return header_names(path)

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+# The stages pin the CPU kernels before numpy loads (common/runtime.py); tests that run stage
+# code in this process must too, or an AVX-512 machine runs it on other kernels and the
+# stage's own check (check_runtime) refuses.
+from common.runtime import pin_cpu_kernels
+
+pin_cpu_kernels()
+
 import json
 import os
 import shutil

@@ -132,3 +132,29 @@ schema: $(INSTALLED)
 # Re-inline vega, vega-lite and vega-embed after changing their pins (needs npm); commit the page.
 plots-template: $(INSTALLED)
 	$(PYTHON) plots/build_offline_template.py
+
+# ---- Containers: both images of the Dockerfile built and run with a real engine
+# (containers/test_images.py, docs/containers.md): minutes of CPU, so not part of `make test`.
+# With no engine answering, Debian's docker.io is installed and dockerd started (as root, or
+# with sudo); Debian's docker-compose when there is no `docker compose`.
+DOCKERD_LOG ?= /var/tmp/dockerd.log
+.PHONY: test-images docker-engine
+docker-engine:
+	@sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	if ! docker info >/dev/null 2>&1; then \
+	  if ! command -v dockerd >/dev/null; then \
+	    echo "make: no Docker engine; installing Debian's docker.io"; \
+	    $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq docker.io; \
+	  fi; \
+	  echo "make: starting dockerd (log: $(DOCKERD_LOG))"; \
+	  $$sudo sh -c 'nohup dockerd >"$(DOCKERD_LOG)" 2>&1 &'; \
+	  timeout 60 sh -c 'until docker info >/dev/null 2>&1; do sleep 1; done' \
+	    || { echo "make: dockerd did not start, see $(DOCKERD_LOG)"; exit 1; }; \
+	fi; \
+	if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then \
+	  echo "make: no docker compose; installing Debian's docker-compose"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq docker-compose; \
+	fi
+
+test-images: $(INSTALLED) docker-engine
+	$(PYTHON) -m pytest containers -v -s -p no:cacheprovider

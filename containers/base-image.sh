@@ -68,6 +68,7 @@ chroot "$root" /bin/sh -ec "
 "
 
 echo "base-image: docker import $tag"
+previous=$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
 tar -C "$root" -c . | docker import \
   --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'ENV LANG=C.UTF-8' \
@@ -75,4 +76,6 @@ tar -C "$root" -c . | docker import \
   --change "LABEL $label=$recipe" \
   --change 'CMD ["python3"]' \
   - "$tag" >/dev/null
+# The stand-in it replaces (an older recipe), unless a container or image still uses it.
+[[ -z $previous ]] || docker rmi "$previous" >/dev/null 2>&1 || true
 docker run --rm "$tag" python -c "import ssl, sqlite3, ctypes, lzma, bz2, zlib, platform; print('base-image: $tag: Python', platform.python_version())"

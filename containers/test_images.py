@@ -165,15 +165,6 @@ def test_report_sizes_and_times(images: None, request: pytest.FixtureRequest) ->
     assert image_size_mb(SERVE) < image_size_mb(PIPELINE)
 
 
-@pytest.mark.parametrize("target", ["pipeline", "serve"])
-def test_the_legacy_builder_builds_both_targets(target: str, torch_index_url: str) -> None:
-    tag = f"{PIPELINE if target == 'pipeline' else SERVE}:legacy"
-    build(target, tag, torch_index_url, False)
-    user = run([docker(), "run", "--rm", "--network", "none", tag, "id", "-u"]).stdout.strip()
-    assert user != "0"
-    run([docker(), "run", "--rm", "--network", "none", tag, "python", "-c", "import sklearn, dvc, uvicorn"])
-
-
 def test_the_images_hold_no_git_no_build_leftovers_and_no_test_tools(images: None) -> None:
     for tag, workdir in ((PIPELINE, PROJECT), (SERVE, "/srv")):
         found = run(
@@ -183,9 +174,13 @@ def test_the_images_hold_no_git_no_build_leftovers_and_no_test_tools(images: Non
              " python -c 'import pytest' 2>/dev/null && echo pytest; true"],
         ).stdout.split()  # fmt: skip
         assert found == [], f"{tag}: {found}"
-    # The service image: torch only when asked for (SERVE_EXTRAS=torch), no git, no make.
+        # The core only: torch when asked for (--build-arg EXTRAS=torch).
+        torch = run([docker(), "run", "--rm", "--network", "none", tag, "python", "-c",
+                     "import importlib.util as u; print(u.find_spec('torch') is not None)"]).stdout  # fmt: skip
+        assert torch.strip() == "False", f"{tag} has torch"
+    # The service image: no git, no make, no pip.
     found = run([docker(), "run", "--rm", "--network", "none", SERVE, "sh", "-c",
-                 "command -v git make; python -c 'import torch' 2>/dev/null && echo torch; true"]).stdout  # fmt: skip
+                 "command -v git make; ls /opt/venv/bin | grep -x pip; true"]).stdout  # fmt: skip
     assert found.split() == []
 
 
@@ -294,6 +289,15 @@ def test_compose_up_serve_is_healthy_and_serves_the_pipelines_model(clone: Path)
             assert model["md5"] == locked_outputs(clone / "dvc.lock")["model"]
     finally:
         subprocess.run([*compose(), "down"], cwd=clone, env=env, capture_output=True)
+
+
+@pytest.mark.parametrize("target", ["pipeline", "serve"])
+def test_the_legacy_builder_builds_both_targets(target: str, torch_index_url: str) -> None:
+    tag = f"{PIPELINE if target == 'pipeline' else SERVE}:legacy"
+    build(target, tag, torch_index_url, False)
+    user = run([docker(), "run", "--rm", "--network", "none", tag, "id", "-u"]).stdout.strip()
+    assert user != "0"
+    run([docker(), "run", "--rm", "--network", "none", tag, "python", "-c", "import sklearn, dvc, uvicorn"])
 
 
 def test_the_dev_container_builds_from_devcontainer_json(torch_index_url: str) -> None:

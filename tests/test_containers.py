@@ -38,12 +38,13 @@ def test_the_service_image_copies_the_code_serve_runs_and_installs_no_test_extra
     copied = set(re.findall(r"^COPY (\w+)/ \1/$", serve, re.M))
     needed = {path.split("/")[0] for path in stage_code("serve")}
     assert needed <= copied, f"Dockerfile serve stage misses {sorted(needed - copied)}"
-    # The README's install step, the core only by default (SERVE_EXTRAS=torch for a torch model).
-    build = stage("serve-env")
-    assert (
-        'ARG SERVE_EXTRAS=""\n' in build and 'make install VENV=/opt/venv EXTRAS="${SERVE_EXTRAS}"' in build
-    )
-    assert "COPY --from=serve-env /opt/venv /opt/venv" in serve
+    # The README's install step, the core only by default (EXTRAS=torch for a torch model),
+    # without pip and bytecode caches (serve-venv).
+    build = stage("venv")
+    assert 'ARG EXTRAS=""\n' in build and 'make install VENV=/opt/venv EXTRAS="${EXTRAS}"' in build
+    assert "pip uninstall" in stage("serve-venv")
+    assert "COPY --from=serve-venv /opt/venv /opt/venv" in serve
+    assert "COPY --from=venv /opt/venv /opt/venv" in stage("pipeline")
     assert re.search(r"^USER \d+:\d+$", serve, re.M)  # numeric, non-root
     assert not re.search(r"apt-get|gcc|build-essential", serve)
     assert re.search(r"^CMD \[\"python\", \"-m\", \"serve\"\]$", serve, re.M)
@@ -52,9 +53,7 @@ def test_the_service_image_copies_the_code_serve_runs_and_installs_no_test_extra
 def test_torch_comes_from_the_cpu_index_by_default() -> None:
     assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in DOCKERFILE
     assert "torch==2.13.0+cpu" in (ROOT / "requirements.lock").read_text().splitlines()
-    for name in ("serve-env", "pipeline-env"):
-        assert 'TORCH_INDEX_URL="${TORCH_INDEX_URL}"' in stage(name)
-    assert 'ARG PIPELINE_EXTRAS="torch"' in stage("pipeline-env")
+    assert 'TORCH_INDEX_URL="${TORCH_INDEX_URL}"' in stage("venv")
 
 
 def test_compose_runs_the_pipeline_and_the_service_images() -> None:

@@ -40,6 +40,8 @@ PIPELINE, SERVE = "sentiment-pipeline", "sentiment-serve"  # docker-compose.yml'
 PROJECT = "/home/app/project"
 COMPOSE_PROJECT = "sentiment-images-test"
 HEALTHY_WITHIN_S = 120
+# The checkout's owner in the compose tests: the host user, or as root a uid the image lacks.
+OWNER = "4321:4321" if os.getuid() == 0 else f"{os.getuid()}:{os.getgid()}"
 TIMES: dict[str, float] = {}
 
 
@@ -82,6 +84,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def git(repo: Path, *args: str) -> str:
+    """git in a checkout that may belong to another user (OWNER)."""
+    return run(["git", "-c", "safe.directory=*", *args], cwd=repo).stdout.strip()
 
 
 def locked_outputs(lock_file: Path) -> dict[str, str]:
@@ -201,28 +208,32 @@ def clone(images: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clone of this commit, reproduced by ``docker compose run --rm pipeline`` as the host owner."""
     clone = tmp_path_factory.mktemp("compose") / "project"
     run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)])
-    owner = f"{os.getuid()}:{os.getgid()}"
-    env = dict(os.environ, CONTAINER_USER=owner, COMPOSE_PROJECT_NAME=COMPOSE_PROJECT)
+    if os.getuid() == 0:  # as root (CI): a checkout owned by neither root nor the image's uid 1000
+        run(["chown", "-R", OWNER, str(clone)])
+    env = dict(os.environ, CONTAINER_USER=OWNER, COMPOSE_PROJECT_NAME=COMPOSE_PROJECT)
     run([*compose(), "run", "--rm", "pipeline"], cwd=clone, env=env)
     return clone
 
 
 def test_compose_pipeline_writes_the_outputs_of_dvc_lock_into_the_checkout(clone: Path) -> None:
     assert locked_outputs(clone / "dvc.lock") == locked_outputs(ROOT / "dvc.lock")
-    for output in ("model", "data/prepared", "metrics/model_performance.json"):
-        assert (clone / output).stat().st_uid == os.getuid(), f"{output} is not the host owner's"
-    assert run(["git", "status", "--porcelain"], cwd=clone).stdout == ""
+    for output in ("model", "data/prepared", "metrics/model_performance.json", "dvc.lock"):
+        owner = (clone / output).stat()
+        assert f"{owner.st_uid}:{owner.st_gid}" == OWNER, f"{output} is not the checkout owner's"
+    assert git(clone, "status", "--porcelain") == ""
 
 
 def test_the_docs_dvc_exp_run_example_records_an_experiment(clone: Path) -> None:
     # docs/containers.md: the image on a mounted checkout, as its owner.
     run([docker(), "run", "--rm", "--network", "none", "-v", f"{clone}:{PROJECT}",
-         "--user", f"{os.getuid()}:{os.getgid()}", PIPELINE,
+         "--user", OWNER, PIPELINE,
          "dvc", "exp", "run", "-n", "svm-in-container", "-S", "train.model=svm"])  # fmt: skip
-    refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], cwd=clone).stdout
+    refs = git(clone, "for-each-ref", "--format=%(refname)", "refs/exps")
     assert "svm-in-container" in refs
-    author = run(["git", "log", "-1", "--format=%an <%ae>", refs.split()[0]], cwd=clone).stdout
-    assert author.strip() == "Pipeline container <pipeline@localhost>"
+    assert (
+        git(clone, "log", "-1", "--format=%an <%ae>", refs.split()[0])
+        == "Pipeline container <pipeline@localhost>"
+    )
 
 
 @contextlib.contextmanager

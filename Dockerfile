@@ -66,7 +66,9 @@ ARG UID=1000
 ARG GID=1000
 # A git identity for the commits `dvc exp run` makes in a mounted checkout; they stay local
 # (refs/exps) until pushed. -e GIT_AUTHOR_NAME=... etc. sign them as yourself.
-ENV PATH=/opt/venv/bin:${PATH} PYTHONUNBUFFERED=1 \
+# USER: DVC asks getpass.getuser(), which reads it before /etc/passwd, so a `--user` uid that
+# the image has no entry for (a host owner's) runs too.
+ENV PATH=/opt/venv/bin:${PATH} PYTHONUNBUFFERED=1 USER=app \
     GIT_AUTHOR_NAME="Pipeline container" GIT_AUTHOR_EMAIL=pipeline@localhost \
     GIT_COMMITTER_NAME="Pipeline container" GIT_COMMITTER_EMAIL=pipeline@localhost
 RUN groupadd --gid "${GID}" app \

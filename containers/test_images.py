@@ -223,19 +223,6 @@ def test_compose_pipeline_writes_the_outputs_of_dvc_lock_into_the_checkout(clone
     assert git(clone, "status", "--porcelain") == ""
 
 
-def test_the_docs_dvc_exp_run_example_records_an_experiment(clone: Path) -> None:
-    # docs/containers.md: the image on a mounted checkout, as its owner.
-    run([docker(), "run", "--rm", "--network", "none", "-v", f"{clone}:{PROJECT}",
-         "--user", OWNER, PIPELINE,
-         "dvc", "exp", "run", "-n", "svm-in-container", "-S", "train.model=svm"])  # fmt: skip
-    refs = git(clone, "for-each-ref", "--format=%(refname)", "refs/exps")
-    assert "svm-in-container" in refs
-    assert (
-        git(clone, "log", "-1", "--format=%an <%ae>", refs.split()[0])
-        == "Pipeline container <pipeline@localhost>"
-    )
-
-
 @contextlib.contextmanager
 def healthy(container: str, since: float) -> Iterator[None]:
     """Returns once docker reports ``container`` healthy (events since ``since``), fails if it
@@ -300,6 +287,20 @@ def test_compose_up_serve_is_healthy_and_serves_the_pipelines_model(clone: Path)
             assert model["md5"] == locked_outputs(clone / "dvc.lock")["model"]
     finally:
         subprocess.run([*compose(), "down"], cwd=clone, env=env, capture_output=True)
+
+
+def test_the_docs_dvc_exp_run_example_records_an_experiment(clone: Path) -> None:
+    # docs/containers.md: the image on a mounted checkout, as its owner. Last of the clone's
+    # tests: the experiment is applied to the workspace (model/, dvc.lock).
+    run([docker(), "run", "--rm", "--network", "none", "-v", f"{clone}:{PROJECT}",
+         "--user", OWNER, PIPELINE,
+         "dvc", "exp", "run", "-n", "svm-in-container", "-S", "train.model=svm"])  # fmt: skip
+    refs = git(clone, "for-each-ref", "--format=%(refname)", "refs/exps")
+    assert "svm-in-container" in refs
+    assert (
+        git(clone, "log", "-1", "--format=%an <%ae>", refs.split()[0])
+        == "Pipeline container <pipeline@localhost>"
+    )
 
 
 @pytest.mark.parametrize("target", ["pipeline", "serve"])

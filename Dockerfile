@@ -54,8 +54,9 @@ ENV PATH=/opt/venv/bin:${PATH} PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     SERVE_HOST=0.0.0.0 SERVE_PORT=8000
 USER 1000:1000
 EXPOSE 8000
+# /ready: 200 once the model is loaded; on SERVE_PORT, which `--network host` runs may change.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/ready')"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ['SERVE_PORT']}/ready\")"]
 # Mount the model folder at /srv/model (read-only is enough); SERVE_API_TOKEN turns on the token.
 CMD ["python", "-m", "serve"]
 

@@ -295,10 +295,11 @@ def test_the_docs_dvc_exp_run_example_records_an_experiment(clone: Path) -> None
     run([docker(), "run", "--rm", "--network", "none", "-v", f"{clone}:{PROJECT}",
          "--user", OWNER, PIPELINE,
          "dvc", "exp", "run", "-n", "svm-in-container", "-S", "train.model=svm"])  # fmt: skip
-    refs = git(clone, "for-each-ref", "--format=%(refname)", "refs/exps")
-    assert "svm-in-container" in refs
+    refs = git(clone, "for-each-ref", "--format=%(refname)", "refs/exps").split()
+    experiment = [ref for ref in refs if ref.endswith("/svm-in-container")]
+    assert experiment, f"no experiment ref among {refs}"
     assert (
-        git(clone, "log", "-1", "--format=%an <%ae>", refs.split()[0])
+        git(clone, "log", "-1", "--format=%an <%ae>", experiment[0])
         == "Pipeline container <pipeline@localhost>"
     )
 

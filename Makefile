@@ -17,7 +17,7 @@ INSTALL = @PATH="$(BASE_PATH)" $(PYTHON) scripts/install.py --venv $(VENV) --tor
 # Stage commands in dvc.yaml call `python`: make it the project's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install lock repro test test-install test-fast verify lint format bench clean experiments compare plots plots-template chromium diff-predictions java schema
+.PHONY: help install lock repro test test-install test-images test-fast verify lint format bench clean experiments compare plots plots-template chromium diff-predictions java schema
 
 help:
 	@echo "make repro   create .venv if needed, install the core, run the pipeline (dvc repro)"
@@ -25,6 +25,7 @@ help:
 	@echo "make install EXTRAS=\"torch spark\"   the optional parts: torch, spark, test"
 	@echo "make lock    regenerate requirements.lock from pyproject.toml (every Python and platform)"
 	@echo "make test-install  the install on a fresh copy as an ordinary machine has it, Python 3.11-3.13"
+	@echo "make test-images   both Docker images built and run with a real engine (docs/containers.md)"
 	@echo "make test-fast  the unit tests only, in seconds"
 	@echo "make verify  reproduce the committed results here; artifact by artifact, same bits or not"
 	@echo "make lint    ruff check and format check, actionlint on the workflows"
@@ -206,3 +207,30 @@ hooks:
 promote:
 	$(INSTALL) "$(EXTRAS)"
 	@$(VENV_PYTHON) scripts/promote.py $(EXP) $(BRANCH)
+
+# ---- Containers: both images of the Dockerfile built and run with a real engine
+# (containers/test_images.py, docs/containers.md): minutes of CPU, so not part of `make test`.
+# With no engine answering, Debian's docker.io is installed and dockerd started (as root, or
+# with sudo); Debian's docker-compose when there is no `docker compose`.
+DOCKERD_LOG ?= /var/tmp/dockerd.log
+.PHONY: test-images docker-engine
+docker-engine:
+	@sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	if ! docker info >/dev/null 2>&1; then \
+	  if ! command -v dockerd >/dev/null; then \
+	    echo "make: no Docker engine; installing Debian's docker.io"; \
+	    $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq docker.io; \
+	  fi; \
+	  echo "make: starting dockerd (log: $(DOCKERD_LOG))"; \
+	  $$sudo sh -c 'nohup dockerd >"$(DOCKERD_LOG)" 2>&1 &'; \
+	  timeout 60 sh -c 'until docker info >/dev/null 2>&1; do sleep 1; done' \
+	    || { echo "make: dockerd did not start, see $(DOCKERD_LOG)"; exit 1; }; \
+	fi; \
+	if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then \
+	  echo "make: no docker compose; installing Debian's docker-compose"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq docker-compose; \
+	fi
+
+test-images: docker-engine
+	$(INSTALL) test
+	$(VENV_PYTHON) -m pytest containers -v -s -p no:cacheprovider

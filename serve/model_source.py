@@ -69,7 +69,11 @@ def describe(
 
 
 def _git_head(root: Path) -> str | None:
-    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+    """The checkout's commit; None outside a git checkout or without git (the service image)."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+    except OSError:
+        return None
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 

@@ -1,4 +1,5 @@
-"""`.devcontainer/devcontainer.json` agrees with the Dockerfile it builds on (no Docker needed)."""
+"""`.devcontainer/devcontainer.json` agrees with the Dockerfile it builds on (no Docker needed;
+``make test-images`` builds it: containers/test_images.py)."""
 
 from __future__ import annotations
 
@@ -24,11 +25,16 @@ def test_the_dev_container_builds_the_pipeline_image_with_its_environment_and_ex
     assert dockerfile == ROOT / "Dockerfile"
     assert (CONFIG.parent / build["context"]).resolve() == ROOT
     workdir = stage_workdir(dockerfile.read_text(), build["target"])
-    # The image's .venv (made by `make install` at build time) is the environment in the
-    # container: the workspace is mounted where the image built it, the venv volume on top.
+    # The image's venv (/opt/venv, made by `make install` at build time, with the test extra) is
+    # the environment in the container; the workspace is mounted where the image's project is.
     assert config["workspaceFolder"] == workdir
     assert f"target={workdir}," in config["workspaceMount"]
-    assert any(f"target={workdir}/.venv," in mount for mount in config["mounts"])
-    assert "make install" in config["postCreateCommand"]
+    assert build["args"]["EXTRAS"].split() == ["torch", "test"]
+    assert (
+        config["customizations"]["vscode"]["settings"]["python.defaultInterpreterPath"]
+        == "/opt/venv/bin/python"
+    )
+    assert "ln -s /opt/venv .venv" in config["postCreateCommand"]
+    assert "pre-commit install" in config["postCreateCommand"]
     extensions = config["customizations"]["vscode"]["extensions"]
     assert {"Iterative.dvc", "ms-python.python"} <= set(extensions)

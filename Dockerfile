@@ -21,7 +21,7 @@ RUN apt-get update \
 # /opt/venv: outside the project folder, so that a mounted checkout does not hide it. EXTRAS
 # are on top of the core (what `make repro` installs: the default pipeline and a scikit-learn
 # model's service): "torch" for the torch model, "torch test" for the dev container. Only
-# these four files are copied first: a code change re-installs nothing. The build folder
+# these files are copied first: a code change re-installs nothing. The build folder
 # (build/, *.egg-info) stays in this stage; the images copy the venv alone.
 FROM tools AS venv
 ARG TORCH_INDEX_URL
@@ -29,6 +29,7 @@ ARG EXTRAS=""
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /opt/build
 COPY pyproject.toml requirements.lock README.md Makefile ./
+COPY scripts/install.py scripts/
 # The packages' own test suites (scipy's, pandas', torch's...) go: 0.1 GB nothing imports.
 RUN make install VENV=/opt/venv EXTRAS="${EXTRAS}" TORCH_INDEX_URL="${TORCH_INDEX_URL}" \
     && find /opt/venv -type d -name tests -prune -exec rm -rf {} + \

@@ -41,6 +41,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import yaml
 
+from common.params import read_params_yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK_SENTENCES = 100_000
 
@@ -103,7 +105,7 @@ def leg_ours(source: Path, workdir: Path, root: Path = ROOT, key: list[str] | No
     (``key``: another ``split.key``)."""
     (workdir / "data/raw").mkdir(parents=True)
     (workdir / "data/raw/reviews.tsv").symlink_to(source)
-    params = yaml.safe_load((root / "params.yaml").read_text())
+    params = read_params_yaml(root / "params.yaml")
     if key is not None:
         params["split"]["key"] = key
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 # Fixtures of tests/test_s3_*.py: a moto S3 server on 127.0.0.1 and an environment pointing at it.
+from common.params import read_params_yaml
 from tests.s3_server import moto_server, s3_env  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +102,7 @@ class Repo:
         return found
 
     def params(self) -> dict:
-        return yaml.safe_load((self.path / "params.yaml").read_text())
+        return read_params_yaml(self.path / "params.yaml")
 
     def set_params(self, **sections: dict) -> None:
         """Merge ``{section: {key: value}}`` into params.yaml (one level of nesting deep)."""

@@ -24,6 +24,7 @@ import yaml
 
 from common import atomic, errors
 from common.errors import PipelineError
+from common.params import read_params_yaml
 from tests import conftest
 from tests.conftest import ROOT, run_module
 
@@ -48,7 +49,7 @@ OTHER_OUTPUTS = {"train": ["metrics/training", "metrics/training_schedule.json",
 
 
 def write_params(folder: Path, **sections: dict) -> None:
-    config = yaml.safe_load((ROOT / "params.yaml").read_text())
+    config = read_params_yaml(ROOT / "params.yaml")
     config["data"]["synthetic_rows"] = 3000
     for section, values in sections.items():
         config[section].update(values)

@@ -546,6 +546,11 @@ def _dvc_yaml() -> YAML:
     return YAML(typ="safe")
 
 
+def parse_yaml_as_dvc(text: str) -> Any:
+    """A YAML document (``dvc.lock``) parsed as DVC parses it."""
+    return _dvc_yaml().load(text)
+
+
 def read_params_yaml(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     """``params.yaml`` as plain data, read exactly as DVC reads it, after the checks of
     ``check_nodes``; errors name the file and the line or key. Every reader of params.yaml goes

@@ -1,7 +1,7 @@
 """``python -m predict [--input X --output Y --key ID ...]``: keyed batch predictions.
 
 Scores ``X`` (a local or ``s3://`` .csv, .tsv or .parquet file) with the model in ``model/``
-(hash-checked before loading) and writes ``Y`` (parquet): the key columns, then ``score``,
+(checked against its manifest and dvc.lock before loading) and writes ``Y`` (parquet): the key columns, then ``score``,
 ``label`` and ``prediction``. Without ``--input`` and ``--output`` it is the DVC stage
 ``predict``: the test split, keyed by ``predict.key``, into ``data/predictions/test.parquet``.
 docs/serving.md has the details.
@@ -16,7 +16,7 @@ from common.errors import PipelineError, run_stage
 from common.params import PARAMS_FILE, Params, load_params
 from common.prepared import PREPARED_DIR
 from predict.keyed import predict_file
-from train.model_store import MODEL_DIR
+from train.model_store import MODEL_DIR, UNLOCKED_FLAG, UNLOCKED_HELP
 
 STAGE_OUTPUT = Path("data/predictions/test.parquet")
 
@@ -30,6 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--text-column", help="column with the text (default: data.text_column)")
     parser.add_argument("--model", type=Path, default=MODEL_DIR, help="model folder (default: model)")
+    parser.add_argument(UNLOCKED_FLAG, action="store_true", help=UNLOCKED_HELP)
     parser.add_argument(
         "--workers",
         type=int,
@@ -51,7 +52,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers < 1:
         raise PipelineError(f"--workers: must be at least 1, got {args.workers}")
     keys = args.key or list(params.predict.key)
-    predict_file(source, output, keys, args.text_column or params.data.text_column, args.model, args.workers)
+    predict_file(
+        source,
+        output,
+        keys,
+        args.text_column or params.data.text_column,
+        args.model,
+        args.workers,
+        unlocked=args.unlocked_model,
+    )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from common.errors import PipelineError
 from common.tables import PARQUET_BATCH_ROWS, BatchReader, check_input_file, read_whole, unreadable
 from predict import worker
 from predict.keys import DuplicateKeyCheck, key_hashes
-from train.model_store import Scorer, read_model_files, scorer_from_files
+from train.model_store import Scorer, read_trusted_model, scorer_from_files
 
 log = logging.getLogger(__name__)
 LABEL_NAMES = pa.array(["negative", "positive"])
@@ -185,11 +185,17 @@ class BatchScorer:
 
 
 def predict_file(
-    source: str, output: Path, keys: Sequence[str], text_column: str, model_dir: Path, workers: int = 1
+    source: str,
+    output: Path,
+    keys: Sequence[str],
+    text_column: str,
+    model_dir: Path,
+    workers: int = 1,
+    unlocked: bool = False,
 ) -> PredictionSummary:
     """Score every row of ``source`` (local or ``s3://``; .csv, .tsv or .parquet) with the model
     in ``model_dir`` into the parquet file ``output``; see the module docstring."""
-    files = read_model_files(model_dir)
+    files = read_trusted_model(model_dir, unlocked)
     scorer = scorer_from_files(files, model_dir)
 
     def score_all(schema: pa.Schema, batches: BatchReader) -> PredictionSummary:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import uvicorn
 
-from common.errors import run_stage
+from common.errors import PipelineError, run_stage
 from serve.app import create_app
 from serve.model_source import revision_model, workspace_model
-from train.model_store import MODEL_DIR
+from train.model_store import MODEL_DIR, UNLOCKED_FLAG, UNLOCKED_HELP
 
 TOKEN_VARIABLE = "SERVE_API_TOKEN"
 log = logging.getLogger("serve")
@@ -48,6 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--model", type=Path, default=MODEL_DIR, help="workspace model folder (without --rev)"
     )
+    parser.add_argument(UNLOCKED_FLAG, action="store_true", help=f"without --rev: {UNLOCKED_HELP}")
     parser.add_argument("--host", default=os.environ.get("SERVE_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("SERVE_PORT", "8000")))
     parser.add_argument("--max-batch", type=int, default=64, help="most single-text requests per model call")
@@ -60,8 +61,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    model = revision_model(args.rev) if args.rev else workspace_model(args.model)
-    token = os.environ.get(TOKEN_VARIABLE) or None
+    model = (
+        revision_model(args.rev) if args.rev else workspace_model(args.model, unlocked=args.unlocked_model)
+    )
+    token = os.environ.get(TOKEN_VARIABLE)
+    if token is not None and not token.strip():
+        # An empty token would leave the service open while the operator believes it guarded.
+        raise PipelineError(
+            f"{TOKEN_VARIABLE}: set but empty; set a token, or unset it to serve without access control"
+        )
+    token = token or None
     log.info(
         "serving %s (md5 %s) on http://%s:%d; access control: %s",
         model.where,

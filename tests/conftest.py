@@ -166,13 +166,20 @@ def repo(repo_factory: Callable[..., Repo]) -> Iterator[Repo]:
     yield repo_factory()
 
 
+# Flags a stage needs when it runs outside DVC: evaluate then loads a model/ that dvc.lock
+# does not record (train/model_store.py: the trust root).
+OUTSIDE_DVC_ARGS = {"evaluate": ["--unlocked-model"], "predict": ["--unlocked-model"]}
+
+
 def run_module(
-    module: str, cwd: Path, check: bool = False, code: Path | None = None
+    module: str, cwd: Path, check: bool = False, code: Path | None = None, args: list[str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m module`` in ``cwd`` with the project's interpreter and the code in ``code``
-    (default: ``cwd`` itself, for a repository copy)."""
+    """``python -m module [args]`` in ``cwd`` with the project's interpreter and the code in
+    ``code`` (default: ``cwd`` itself, for a repository copy); ``args`` default to
+    ``OUTSIDE_DVC_ARGS``."""
     env = test_env()
     env["PYTHONPATH"] = str(code or cwd)
+    args = OUTSIDE_DVC_ARGS.get(module, []) if args is None else args
     return subprocess.run(
-        [sys.executable, "-m", module], cwd=cwd, env=env, capture_output=True, text=True, check=check
+        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, check=check
     )

@@ -115,7 +115,7 @@ KILL_AT_RENAME = textwrap.dedent(
         return real(src, dst)
 
     os.replace = replace
-    sys.argv = [sys.argv[1]]
+    sys.argv = [sys.argv[1], *(["--unlocked-model"] if sys.argv[1] == "evaluate" else [])]
     runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
     """
 )

@@ -30,7 +30,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(model_dir: Path) -> Iterator[ServeProcess]:
-    process = ServeProcess(["--model", str(model_dir)], model_dir.parent, model_dir.parent / "serve.log")
+    process = ServeProcess(
+        ["--model", str(model_dir), "--unlocked-model"], model_dir.parent, model_dir.parent / "serve.log"
+    )
     try:
         process.wait_ready()
         yield process
@@ -56,7 +58,7 @@ def test_health_ready_model_and_docs(server: ServeProcess, model_dir: Path) -> N
 def test_predict_returns_the_label_its_confidence_and_the_score(
     server: ServeProcess, model_dir: Path
 ) -> None:
-    scores, labels = load_scorer(model_dir).predict([GOOD, BAD])
+    scores, labels = load_scorer(model_dir, unlocked=True).predict([GOOD, BAD])
     for text, score, label in zip([GOOD, BAD], scores, labels, strict=True):
         status, body = server.request("POST", "/predict", {"text": text})
         assert status == 200, body
@@ -157,7 +159,7 @@ def test_batch_keys_come_back_unchanged_in_order(server: ServeProcess, model_dir
     predictions = body["predictions"]
     assert [p["key"] for p in predictions] == keys  # 7 stays a number, "7" a string
     assert [type(p["key"]) for p in predictions] == [type(k) for k in keys]
-    scores, labels = load_scorer(model_dir).predict(texts)
+    scores, labels = load_scorer(model_dir, unlocked=True).predict(texts)
     assert [p["label"] for p in predictions] == labels.tolist()
     assert [p["score"] for p in predictions] == pytest.approx(scores.tolist())
     status, full = server.request(
@@ -174,7 +176,7 @@ def test_concurrent_single_requests_are_scored_together(server: ServeProcess, mo
     with ThreadPoolExecutor(max_workers=64) as pool:
         answers = list(pool.map(lambda t: server.request("POST", "/predict", {"text": t}), texts))
     assert all(status == 200 for status, _ in answers)
-    scores, _ = load_scorer(model_dir).predict(texts)
+    scores, _ = load_scorer(model_dir, unlocked=True).predict(texts)
     assert [body["score"] for _, body in answers] == pytest.approx(scores.tolist())
     after = server.request("GET", "/ready")[1]
     texts_scored = after["batched_texts"] - before["batched_texts"]
@@ -186,7 +188,10 @@ def test_the_token_guards_every_endpoint_but_health(model_dir: Path, tmp_path: P
     token = "s3cret-token-for-the-test"
     log = tmp_path / "serve.log"
     server = ServeProcess(
-        ["--model", str(model_dir), "--access-log"], tmp_path, log, env={"SERVE_API_TOKEN": token}
+        ["--model", str(model_dir), "--unlocked-model", "--access-log"],
+        tmp_path,
+        log,
+        env={"SERVE_API_TOKEN": token},
     )
     good = {"Authorization": f"Bearer {token}"}
     try:
@@ -219,7 +224,7 @@ def test_the_token_guards_every_endpoint_but_health(model_dir: Path, tmp_path: P
 
 
 def test_sigterm_finishes_the_requests_in_flight(model_dir: Path, tmp_path: Path) -> None:
-    server = ServeProcess(["--model", str(model_dir)], tmp_path, tmp_path / "serve.log")
+    server = ServeProcess(["--model", str(model_dir), "--unlocked-model"], tmp_path, tmp_path / "serve.log")
     server.wait_ready()
     body = json.dumps({"text": GOOD}).encode()
     head = f"POST /predict HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"

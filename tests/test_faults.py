@@ -39,13 +39,13 @@ OUTPUTS = {
         "metrics/split_label_cdf.json",
         "metrics/split_text_length_cdf.json",
     ],
-    "train": ["model", "metrics/training_curves.json"],
+    "train": ["model", "metrics/training_curves.json", "metrics/training_schedule.json", "metrics/training"],
     "evaluate": ["metrics/model_performance.json", "metrics/plots"],
 }
 
 
 # Outputs of other features, which may be the first a full disk or read-only folder hits.
-OTHER_OUTPUTS = {"train": ["metrics/training", "metrics/training_schedule.json", "checkpoints"]}
+OTHER_OUTPUTS = {"train": ["checkpoints"]}
 
 
 def write_params(folder: Path, **sections: dict) -> None:
@@ -83,6 +83,9 @@ def snapshot(folder: Path, paths: list[str]) -> dict[str, bytes]:
         path = folder / name
         found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in found:
+            # A killed run's temp paths and markers are not outputs (`leftovers` checks them).
+            if ".tmp-" in file.name or file.name.endswith(atomic.MARKER_SUFFIX):
+                continue
             if file.exists():
                 files[str(file.relative_to(folder))] = file.read_bytes()
     return files
@@ -135,6 +138,9 @@ def run_killed_at_rename(
     [
         # prepare_data replaces the splits, the report and the plot data; train reads the splits.
         ("prepare_data", "train", []),
+        # train replaces model/, the curves, the schedule and DVCLive's metrics; evaluate reads
+        # model/. DVCLive rewrites its file while training: the set is marked from the start.
+        ("train", "evaluate", ["prepare_data"]),
         # evaluate replaces the metrics and the plot data (after a new split and model).
         ("evaluate", None, ["prepare_data", "train"]),
     ],
@@ -149,7 +155,11 @@ def test_a_kill_at_any_rename_leaves_all_old_all_new_or_a_refused_set(
     old = snapshot(reference, OUTPUTS[stage])
     run_stages(reference, stage)
     new = snapshot(reference, OUTPUTS[stage])
-    assert old.keys() == new.keys() and all(old[k] != new[k] for k in old if "plots" not in k)
+    # The plots' files and a scikit-learn model's schedule ([]) may be the same for both.
+    same_allowed = ("plots", "training_schedule")
+    assert old.keys() == new.keys() and all(
+        old[k] != new[k] for k in old if not any(n in k for n in same_allowed)
+    )
 
     outcomes = set()
     for rename in range(1, 50):
@@ -182,6 +192,36 @@ def test_a_kill_at_any_rename_leaves_all_old_all_new_or_a_refused_set(
     else:
         pytest.fail("the stage never finished")
     assert "mixed" in outcomes and "old" in outcomes
+
+
+@pytest.mark.parametrize(
+    ("params", "break_output", "message"),
+    [
+        # A bad init_from fails once training starts, after DVCLive cleared its folder.
+        (
+            {"train": {"model": "torch", "torch": {"init_from": 99, "keep_checkpoints": "all"}}},
+            None,
+            "init_from",
+        ),
+        # An output path that cannot be written fails before anything is replaced.
+        ({"train": {"model": "svm"}}, "metrics/training_schedule.json", "is a folder"),
+    ],
+)
+def test_a_failed_train_run_leaves_every_output_as_it_was(
+    pipeline: Path, tmp_path: Path, params: dict, break_output: str | None, message: str
+) -> None:
+    folder = copy_of(pipeline, tmp_path / "failed")
+    write_params(folder, **params)
+    if break_output is not None:
+        (folder / break_output).unlink()
+        (folder / break_output).mkdir()
+    before = snapshot(folder, OUTPUTS["train"])
+    assert "metrics/training/metrics.json" in before
+    failed = run_module("train", folder, code=ROOT)
+    assert failed.returncode == 2, failed.stderr
+    assert message in last_line(failed)
+    assert snapshot(folder, OUTPUTS["train"]) == before
+    assert leftovers(folder) == []
 
 
 def test_temp_paths_that_cannot_all_be_made_are_removed(

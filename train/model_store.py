@@ -63,40 +63,45 @@ class Scorer:
         return scores, (scores >= self.threshold).astype(np.int8)
 
 
-def save_sklearn(pipeline: Any, meta: dict[str, Any], model_dir: Path = MODEL_DIR) -> None:
-    """Save the fitted pipeline (skops) and its metadata into ``model_dir``, atomically."""
+def sklearn_files(pipeline: Any, meta: dict[str, Any]) -> dict[str, bytes]:
+    """The model folder's files of a fitted pipeline (skops) and its metadata."""
     from train.sklearn_models import pipeline_bytes
 
-    files = {
+    return {
         SKLEARN_FILE: pipeline_bytes(pipeline),
         META_FILE: dumps_json({"kind": "sklearn", **meta}).encode(),
     }
-    write_model_dir(files, model_dir)
 
 
-def save_torch(
-    weights: bytes, vocabulary: dict[str, Any], meta: dict[str, Any], model_dir: Path = MODEL_DIR
-) -> None:
-    """Write the torch model's weights, vocabulary and metadata into ``model_dir``, atomically."""
-    files = {
+def torch_files(weights: bytes, vocabulary: dict[str, Any], meta: dict[str, Any]) -> dict[str, bytes]:
+    """The model folder's files of the torch model: weights, vocabulary and metadata."""
+    return {
         TORCH_WEIGHTS_FILE: weights,
         TORCH_VOCAB_FILE: dumps_json(vocabulary).encode(),
         META_FILE: dumps_json({"kind": "torch", **meta}).encode(),
     }
-    write_model_dir(files, model_dir)
+
+
+def save_sklearn(pipeline: Any, meta: dict[str, Any], model_dir: Path = MODEL_DIR) -> None:
+    """Save the fitted pipeline (skops) and its metadata into ``model_dir``, atomically."""
+    write_model_dir(sklearn_files(pipeline, meta), model_dir)
 
 
 def sha256_manifest(files: dict[str, bytes]) -> dict[str, str]:
     return {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
 
 
+def fill_model_dir(files: dict[str, bytes], folder: Path) -> None:
+    """Write ``files`` and their manifest into the (empty, temp) ``folder``."""
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    (folder / MANIFEST_FILE).write_text(dumps_json({"sha256": sha256_manifest(files)}))
+
+
 def write_model_dir(files: dict[str, bytes], model_dir: Path = MODEL_DIR) -> None:
     """Write ``files`` and their manifest into ``model_dir``, atomically."""
-    manifest = {"sha256": sha256_manifest(files)}
     with atomic_outputs(dirs=(model_dir,)) as (temp,):
-        for name, data in files.items():
-            (temp / name).write_bytes(data)
-        (temp / MANIFEST_FILE).write_text(dumps_json(manifest))
+        fill_model_dir(files, temp)
 
 
 def dvc_dir_md5(files: dict[str, bytes]) -> str:

@@ -97,10 +97,13 @@ def _with_path(error: OSError, finals: list[Path]) -> OSError:
     if error.filename is None:
         error.filename = ", ".join(map(str, finals))
         return error
-    name = Path(os.fsdecode(error.filename)).name
+    path = Path(os.fsdecode(error.filename))
     for final in finals:
-        if name.startswith(_temp_prefix(final)) or name.startswith(_temp_prefix(marker_path(final))):
-            error.filename = str(final)
+        # The temp itself, or a file inside an output folder's temp (data/.raw.tmp-x/reviews.tsv).
+        for depth, part in enumerate(reversed(path.parts)):
+            if part.startswith(_temp_prefix(final)) or part.startswith(_temp_prefix(marker_path(final))):
+                inner = path.parts[len(path.parts) - depth :]
+                error.filename = str(final.joinpath(*inner))
     return error
 
 

@@ -89,7 +89,13 @@ def check_data_source(source: str, source_dep: str, key: str = "data") -> None:
                 f"get_data when the object changes; got {source_dep!r}"
             )
         return
-    resolved, dep = Path(source).resolve(), Path(source_dep).resolve()
+    try:
+        resolved, dep = Path(source).resolve(), Path(source_dep).resolve()
+    except (RuntimeError, OSError):  # RuntimeError: a symlink loop (Python 3.11, 3.12)
+        raise PipelineError(f"{key}.source: {source!r} or {key}.source_dep is a symlink loop") from None
+    if resolved.exists() and not resolved.is_file():
+        what = "a folder" if resolved.is_dir() else "not a regular file (a FIFO, a device?)"
+        raise PipelineError(f"{key}.source: {source!r} is {what}; name a table file")
     if resolved != dep and dep not in resolved.parents:
         raise PipelineError(
             f"{key}.source: {source!r} is not under {key}.source_dep ({source_dep!r}), so DVC would "

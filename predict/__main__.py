@@ -49,6 +49,13 @@ def main(argv: list[str] | None = None) -> None:
     output = args.output or STAGE_OUTPUT
     if output.suffix != ".parquet":
         raise PipelineError(f"--output: {output}: must be a .parquet file")
+    if not source.startswith("s3://") and output.resolve() == Path(source).resolve():
+        raise PipelineError(f"--output: {output} is the --input file; predictions would replace it")
+    model_dir = args.model.resolve()
+    if model_dir == output.resolve().parent or model_dir in output.resolve().parents:
+        raise PipelineError(
+            f"--output: {output} lies in the model folder {args.model}; a file there breaks every later load"
+        )
     if args.workers < 1:
         raise PipelineError(f"--workers: must be at least 1, got {args.workers}")
     keys = args.key or list(params.predict.key)

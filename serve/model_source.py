@@ -90,6 +90,12 @@ def revision_model(rev: str, root: Path = Path(".")) -> ModelFiles:
     from dvc.repo import Repo
     from dvc.scm import RevError, resolve_rev
 
+    # A git revision name is short and printable (git check-ref-format); anything else would
+    # only give a long error from pygit2.
+    if not rev or len(rev) > 255 or not rev.isprintable() or any(c.isspace() for c in rev):
+        raise PipelineError(
+            f"--rev: {rev[:40]!r}{'...' if len(rev) > 40 else ''}: not a commit, branch, tag or experiment name"
+        )
     where = Path(f"{rev}:{MODEL_DIR}")
     try:
         repo = Repo(str(root))

@@ -204,7 +204,7 @@ def predict_file(
         rows = positives = 0
         scoring = BatchScorer(scorer, files, model_dir, workers)
         with (
-            DuplicateKeyCheck() as duplicates,
+            DuplicateKeyCheck(output.parent) as duplicates,
             atomic_outputs(output) as (temp,),
             contextlib.closing(scoring),
         ):

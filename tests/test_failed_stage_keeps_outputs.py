@@ -58,10 +58,9 @@ def test_a_source_without_its_text_column_keeps_the_previous_outputs(
 ) -> None:
     repo, source = local_source_repo(repo_factory)
     before = snapshot(repo)
-    lines = source.read_text().splitlines()
-    source.write_text(
-        "\n".join(line.replace("Phrase", "Text", 1) if i == 0 else line for i, line in enumerate(lines))
-    )
+    header, rest = source.read_text().split("\n", 1)
+    renamed = ["Text" if name == "Phrase" else name for name in header.split("\t")]
+    source.write_text("\t".join(renamed) + "\n" + rest)
     failed_repro(repo, "prepare_data", "Phrase")
     assert {k: v for k, v in snapshot(repo).items() if k != "data/raw/reviews.tsv"} == {
         k: v for k, v in before.items() if k != "data/raw/reviews.tsv"

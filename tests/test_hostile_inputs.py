@@ -87,3 +87,17 @@ def test_predict_refuses_an_output_over_its_input_or_inside_the_model(
         "meta.json",
         "model.skops",
     ]
+
+
+def test_predict_spills_beside_its_output_and_removes_a_killed_runs_spill(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    small_model(tmp_path / "model")
+    pq.write_table(pa.table({"id": [1, 2], "Phrase": ["good film", "bad plot"]}), tmp_path / "in.parquet")
+    dead = tmp_path / "out" / ".predict-keys-999999999-x1y2"  # no such process
+    dead.mkdir(parents=True)
+    (dead / "00.bin").write_bytes(b"left by a SIGKILL")
+    result = predict(tmp_path, "--input", "in.parquet", "--output", "out/scored.parquet")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scored.parquet"]

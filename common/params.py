@@ -501,7 +501,8 @@ def build_section(cls: type[T], raw: dict[str, Any], key: str) -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(map(str, raw)) - set(fields))
     if unknown:
-        raise PipelineError(f"{_child(key, unknown[0])}: unknown key (known: {', '.join(fields) or 'none'})")
+        name = unknown[0] if unknown[0].isprintable() else repr(unknown[0])  # one line, whatever the key
+        raise PipelineError(f"{_child(key, name)}: unknown key (known: {', '.join(fields) or 'none'})")
     hints = get_type_hints(cls)
     values = {name: _coerce(raw[name], hints[name], _child(key, name)) for name in fields if name in raw}
     section = cls(**values)

@@ -134,11 +134,22 @@ def load_pipeline(data: bytes, where: str) -> Pipeline:
 
     check_pipeline_file(data, where)
     try:
-        return skops.io.loads(data, trusted=list(TRUSTED_TYPES))
+        pipeline = skops.io.loads(data, trusted=list(TRUSTED_TYPES))
     except _NOT_SKOPS as error:
         raise PipelineError(
             f"{where}: not a skops model file ({type(error).__name__}); refusing to load"
         ) from None
+    # Trusted types in another shape (a dict, an unfitted or cut-down pipeline): refused here
+    # in one line, not as a traceback at the first texts scored.
+    try:
+        if not isinstance(pipeline, Pipeline):
+            raise TypeError(f"holds a {type(pipeline).__name__}, not a Pipeline")
+        positive_scores(pipeline, ["a check that the pipeline scores"])
+    except Exception as error:  # whatever a malformed pipeline raises
+        raise PipelineError(
+            f"{where}: not a fitted text pipeline ({type(error).__name__}: {str(error)[:120]}); refusing to load"
+        ) from None
+    return pipeline
 
 
 @functools.cache

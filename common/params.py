@@ -583,6 +583,8 @@ def read_params_yaml(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise PipelineError(f"{path}:{where} is not valid YAML") from None
+    except RecursionError:  # thousands of nested [ or {: the parser recurses once per level
+        raise PipelineError(f"{path}: nested too deep to read (a params file has a few levels)") from None
     except PipelineError as error:
         raise PipelineError(f"{path}: {error}") from None
     if raw is None:

@@ -101,3 +101,22 @@ def test_predict_spills_beside_its_output_and_removes_a_killed_runs_spill(tmp_pa
     result = predict(tmp_path, "--input", "in.parquet", "--output", "out/scored.parquet")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scored.parquet"]
+
+
+@pytest.mark.parametrize("kind", ["dict", "unfitted"])
+def test_a_skops_file_of_trusted_types_in_another_shape_is_refused_in_one_line(kind: str) -> None:
+    import skops.io
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from train.sklearn_models import load_pipeline
+
+    shape = (
+        {"steps": ["x"]}
+        if kind == "dict"
+        else Pipeline([("c", CountVectorizer()), ("m", LogisticRegression())])
+    )
+    with pytest.raises(PipelineError, match="not a fitted text pipeline") as error:
+        load_pipeline(skops.io.dumps(shape), "model/model.skops")
+    assert "\n" not in str(error.value)

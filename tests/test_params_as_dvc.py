@@ -113,6 +113,7 @@ def test_an_alias_bomb_is_refused_in_one_line(tmp_path: Path) -> None:
     [
         ("? [a, b]\n: 1\n", "the document: line 1: a key must be a plain name"),
         ("data: &d {seed: 1}\nsplit: *d\n", "split: an alias of the value at line 1"),
+        ("split: {key: " + "[" * 20_000 + "]" * 20_000 + "}\n", "nested too deep to read"),
     ],
 )
 def test_complex_keys_and_aliases_name_the_line(tmp_path: Path, text: str, message: str) -> None:
@@ -164,3 +165,9 @@ def test_a_secret_in_any_param_is_refused_at_check_params_without_echoing_it(
 )
 def test_user_password_is_redacted_anywhere_in_a_line(text: str, expected: str) -> None:
     assert redact_urls(text) == expected
+
+
+def test_an_unknown_key_with_a_newline_stays_one_line(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError) as error:
+        load_params(write(tmp_path, '"spl\\nit": {}\n'))
+    assert "\n" not in str(error.value) and "'spl\\nit': unknown key" in str(error.value)

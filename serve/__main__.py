@@ -42,6 +42,13 @@ class GracefulServer(uvicorn.Server):
             self._captured_signals = [s for s in self._captured_signals if s != signal.SIGTERM]
 
 
+def port_number(text: str) -> int:
+    """A TCP port, 1 to 65535 (``--port`` or ``SERVE_PORT``)."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} (or SERVE_PORT): not a port number, 1 to 65535")
+    return int(text)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m serve", description=__doc__.splitlines()[0])
     parser.add_argument("--rev", help="git commit, branch, tag or DVC experiment whose model to serve")
@@ -50,7 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(UNLOCKED_FLAG, action="store_true", help=f"without --rev: {UNLOCKED_HELP}")
     parser.add_argument("--host", default=os.environ.get("SERVE_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SERVE_PORT", "8000")))
+    # A string default: argparse checks it with `port_number` too, so a bad SERVE_PORT is one line.
+    parser.add_argument("--port", type=port_number, default=os.environ.get("SERVE_PORT", "8000"))
     parser.add_argument("--max-batch", type=int, default=64, help="most single-text requests per model call")
     parser.add_argument(
         "--max-wait-ms", type=float, default=0.0, help="extra wait for more texts to fill a batch (default 0)"

@@ -135,6 +135,8 @@ def leg_ours(source: Path, workdir: Path, root: Path = ROOT, key: list[str] | No
 
     (workdir / "data/raw").mkdir(parents=True)
     (workdir / "data/raw/reviews.tsv").symlink_to(source)
+    # Not common.params.read_params_yaml: importing common here would make a baseline checkout
+    # run this checkout's common package. The default params hold no YAML 1.1/1.2 ambiguity.
     params = yaml.safe_load((root / "params.yaml").read_text())
     if key is not None:
         params["split"]["key"] = key

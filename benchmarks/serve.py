@@ -50,12 +50,12 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
 from train.model_store import MODEL_DIR, SKLEARN_FILE, read_model_files, verify_manifest
-import pickle
+from train.sklearn_models import load_pipeline
 
 model_dir, port = Path(sys.argv[1]), int(sys.argv[2])
 files = read_model_files(model_dir)
 verify_manifest(files, model_dir)
-model = pickle.loads(files[SKLEARN_FILE])
+model = load_pipeline(files[SKLEARN_FILE], str(model_dir))
 app = FastAPI()
 
 class Review(BaseModel):

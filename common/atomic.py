@@ -97,24 +97,35 @@ def _with_path(error: OSError, finals: list[Path]) -> OSError:
     if error.filename is None:
         error.filename = ", ".join(map(str, finals))
         return error
-    name = Path(os.fsdecode(error.filename)).name
+    path = Path(os.fsdecode(error.filename))
     for final in finals:
-        if name.startswith(_temp_prefix(final)) or name.startswith(_temp_prefix(marker_path(final))):
-            error.filename = str(final)
+        # The temp itself, or a file inside an output folder's temp (data/.raw.tmp-x/reviews.tsv).
+        for depth, part in enumerate(reversed(path.parts)):
+            if part.startswith(_temp_prefix(final)) or part.startswith(_temp_prefix(marker_path(final))):
+                inner = path.parts[len(path.parts) - depth :]
+                error.filename = str(final.joinpath(*inner))
     return error
 
 
 @contextlib.contextmanager
 def atomic_outputs(
-    *files: str | os.PathLike[str], dirs: tuple[str | os.PathLike[str], ...] = ()
+    *files: str | os.PathLike[str], dirs: tuple[str | os.PathLike[str], ...] = (), marked: bool = False
 ) -> Iterator[list[Path]]:
     """Yield temp paths for ``files`` then ``dirs``; rename them all into place, as one unit,
     only if the block succeeds. A temp path for one of ``dirs`` is an empty directory to fill.
+
+    ``marked``: the markers are written before the block runs, not just before the renames,
+    for an output that something else rewrites in place while the block runs (DVCLive's
+    metrics file, rewritten after each virtual epoch for ``dvc exp show``): a run killed with
+    SIGKILL in the block then leaves the set marked incomplete. The block's own failure (or
+    SIGTERM) removes them; restoring what was rewritten in place is the caller's.
     """
     finals = [Path(t) for t in (*files, *dirs)]
-    for final in finals:
+    for i, final in enumerate(finals):
         if final.exists() and not (final.is_file() or final.is_dir()):  # /dev/full, a FIFO
             raise PipelineError(f"{final}: not a regular file or folder; refusing to replace it")
+        if i < len(files) and final.is_dir():  # found now, not at the rename, after others
+            raise PipelineError(f"{final}: is a folder, where a file is written; refusing to replace it")
     temps: list[Path] = []
     committing = False
     try:
@@ -122,28 +133,30 @@ def atomic_outputs(
             remove_stale_temps(final)
         for i, final in enumerate(finals):
             temps.append(_temp_sibling(final, directory=i >= len(files)))
+        if marked:
+            _write_markers(finals)
         yield temps
         raise_if_interrupted()  # a signal's exception that a library swallowed: commit nothing
         for temp in temps:
             os.chmod(temp, 0o755 if temp.is_dir() else 0o644)
         committing = True
         with defer_interrupts():  # a signal waits until the set is replaced
-            _commit(temps, finals)
+            _commit(temps, finals, marked)
     except BaseException as error:
         for temp in temps:
             _remove(temp)
         if not committing:  # also a temp made just before a signal, not yet in `temps`
             for final in finals:
                 remove_stale_temps(final)
+                if marked:
+                    _remove(marker_path(final))
         if isinstance(error, OSError):
             raise _with_path(error, finals)  # noqa: B904 (the same error, with its path)
         raise
 
 
-def _commit(temps: list[Path], finals: list[Path]) -> None:
-    """Rename ``temps`` over ``finals``; under markers when that takes more than one rename."""
-    several = len(finals) > 1 or any(t.is_dir() and f.exists() for t, f in zip(temps, finals, strict=True))
-    markers = [marker_path(final) for final in finals] if several else []
+def _write_markers(finals: list[Path]) -> list[Path]:
+    markers = [marker_path(final) for final in finals]
     note = json.dumps({"outputs": [str(f) for f in finals]}).encode()
     try:
         for marker in markers:
@@ -152,6 +165,17 @@ def _commit(temps: list[Path], finals: list[Path]) -> None:
         for marker in markers:
             _remove(marker)
         raise
+    return markers
+
+
+def _commit(temps: list[Path], finals: list[Path], marked: bool = False) -> None:
+    """Rename ``temps`` over ``finals``; under markers when that takes more than one rename
+    (``marked``: they are there already)."""
+    several = len(finals) > 1 or any(t.is_dir() and f.exists() for t, f in zip(temps, finals, strict=True))
+    if marked:
+        markers = [marker_path(final) for final in finals]
+    else:
+        markers = _write_markers(finals) if several else []
     for temp, final in zip(temps, finals, strict=True):
         _replace(temp, final)
     for marker in markers:

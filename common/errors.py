@@ -44,19 +44,42 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
 
 
 # The user name and password of a URL (`http://KEY:SECRET@host`, `s3://KEY:SECRET@bucket`):
-# everything after `://` up to an `@`, within one token.
+# everything after `://` up to an `@`, within one token; and `user:password@` anywhere, for
+# a URL that lost its `//` (pathlib writes `data/https://u:p@host` as `data/https:/u:p@host`).
 _URL_USERINFO = re.compile(r"(?<=://)[^\s'\"@]*@")
+_USER_PASSWORD = re.compile(r"[^\s'\"/@:]+:[^\s'\"/@]+@")
+# The query parameters that carry a signature or a token: presigned S3 (SigV4 and V2) and GCS
+# URLs, Azure SAS tokens, OAuth tokens in a URL.
+_SIGNED_QUERY = re.compile(
+    r"(?i)([?&;](?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|"
+    r"x-goog-credential|signature|sig|access_token|token|awsaccesskeyid)=)[^\s'\"&#]*"
+)
+
+
+def find_secret(text: str) -> str | None:
+    """What kind of secret ``text`` holds, if any (a URL's password, a signed URL's query)."""
+    userinfo = _URL_USERINFO.search(text)
+    if userinfo is not None and ":" in userinfo.group(0):
+        return "a URL with a user name and password"
+    if _USER_PASSWORD.search(text):
+        return "a user name and password (user:password@)"
+    if _SIGNED_QUERY.search(text):
+        return "a signed URL (a signature or token in its query)"
+    return None
 
 
 def redact_urls(text: str) -> str:
-    """``text`` with the credentials of every URL in it replaced by ``***``."""
-    return _URL_USERINFO.sub("***@", text)
+    """``text`` with the credentials of every URL in it (``user:password@``, a signature or a
+    token in the query) replaced by ``***``."""
+    text = _URL_USERINFO.sub("***@", text)
+    text = _USER_PASSWORD.sub("***@", text)
+    return _SIGNED_QUERY.sub(r"\1***", text)
 
 
 def _redact_record(record: logging.LogRecord) -> bool:
     """A logging filter: no log line shows a URL's credentials."""
     message = record.getMessage()
-    if "@" in message:
+    if "@" in message or "=" in message:
         record.msg, record.args = redact_urls(message), None
     return True
 

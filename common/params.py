@@ -16,13 +16,12 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from common.errors import PipelineError
+from common.errors import PipelineError, find_secret
 
 PARAMS_FILE = "params.yaml"
-# libyaml's loader when PyYAML has it: the same documents, parsed several times faster.
-_FAST_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Label = int | str
 
@@ -90,7 +89,13 @@ def check_data_source(source: str, source_dep: str, key: str = "data") -> None:
                 f"get_data when the object changes; got {source_dep!r}"
             )
         return
-    resolved, dep = Path(source).resolve(), Path(source_dep).resolve()
+    try:
+        resolved, dep = Path(source).resolve(), Path(source_dep).resolve()
+    except (RuntimeError, OSError):  # RuntimeError: a symlink loop (Python 3.11, 3.12)
+        raise PipelineError(f"{key}.source: {source!r} or {key}.source_dep is a symlink loop") from None
+    if resolved.exists() and not resolved.is_file():
+        what = "a folder" if resolved.is_dir() else "not a regular file (a FIFO, a device?)"
+        raise PipelineError(f"{key}.source: {source!r} is {what}; name a table file")
     if resolved != dep and dep not in resolved.parents:
         raise PipelineError(
             f"{key}.source: {source!r} is not under {key}.source_dep ({source_dep!r}), so DVC would "
@@ -496,7 +501,8 @@ def build_section(cls: type[T], raw: dict[str, Any], key: str) -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(map(str, raw)) - set(fields))
     if unknown:
-        raise PipelineError(f"{_child(key, unknown[0])}: unknown key (known: {', '.join(fields) or 'none'})")
+        name = unknown[0] if unknown[0].isprintable() else repr(unknown[0])  # one line, whatever the key
+        raise PipelineError(f"{_child(key, name)}: unknown key (known: {', '.join(fields) or 'none'})")
     hints = get_type_hints(cls)
     values = {name: _coerce(raw[name], hints[name], _child(key, name)) for name in fields if name in raw}
     section = cls(**values)
@@ -508,27 +514,54 @@ def build_section(cls: type[T], raw: dict[str, Any], key: str) -> T:
     return section
 
 
-def check_unique_keys(node: yaml.Node | None, prefix: str = "") -> None:
-    """Fail on a key given twice in one mapping. PyYAML keeps the last silently; DVC refuses
-    the file, so the stages must refuse it too, or they would run on settings DVC never saw."""
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[object, int] = {}
+def check_nodes(node: Node | None, prefix: str = "", seen: set[int] | None = None) -> None:
+    """Refuse what DVC reads differently, or what would cost more than the file's size to
+    read: a key given twice (PyYAML kept the last one; DVC refuses the file), a key that is
+    not a plain scalar (``? [a, b]``), and any alias (``*name``): nine nested levels of them
+    ("billion laughs") stand for 9**9 values, which a walk over the data would visit one by one.
+    Each node is visited once, so this takes time in proportion to the file."""
+    seen = set() if seen is None else seen
+    if node is None:
+        return
+    if id(node) in seen:  # the composer hands out the anchored node again for each alias
+        raise PipelineError(
+            f"{prefix or 'the document'}: an alias of the value at line {node.start_mark.line + 1}; YAML "
+            "anchors and aliases (&name, *name) are not supported in params.yaml: write the value out"
+        )
+    seen.add(id(node))
+    if isinstance(node, MappingNode):
+        lines: dict[object, int] = {}
         for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, ScalarNode):
+                raise PipelineError(f"{prefix or 'the document'}: line {line}: a key must be a plain name")
             key = key_node.value
             name = _child(prefix, str(key))
-            if key in seen:
-                raise PipelineError(
-                    f"{name}: given twice (lines {seen[key]} and {key_node.start_mark.line + 1}); keep one"
-                )
-            seen[key] = key_node.start_mark.line + 1
-            check_unique_keys(value_node, name)
-    elif isinstance(node, yaml.SequenceNode):
+            if key in lines:
+                raise PipelineError(f"{name}: given twice (lines {lines[key]} and {line}); keep one")
+            lines[key] = line
+            check_nodes(value_node, name, seen)
+    elif isinstance(node, SequenceNode):
         for i, item in enumerate(node.value):
-            check_unique_keys(item, f"{prefix}[{i}]")
+            check_nodes(item, f"{prefix}[{i}]", seen)
 
 
-def load_params(path: str | Path = PARAMS_FILE) -> Params:
-    """Read and validate ``params.yaml``; missing sections and keys take their defaults."""
+def _dvc_yaml() -> YAML:
+    """The parser DVC reads params.yaml with (dvc/utils/serialize/_yaml.py: ``YAML(typ="safe")``,
+    YAML 1.2): ``012`` is 12, ``1:30`` and ``yes`` are strings. PyYAML follows YAML 1.1 (10, 90
+    and True), so the stages would run on other values than dvc.lock records."""
+    return YAML(typ="safe")
+
+
+def parse_yaml_as_dvc(text: str) -> Any:
+    """A YAML document (``dvc.lock``) parsed as DVC parses it."""
+    return _dvc_yaml().load(text)
+
+
+def read_params_yaml(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
+    """``params.yaml`` as plain data, read exactly as DVC reads it, after the checks of
+    ``check_nodes``; errors name the file and the line or key. Every reader of params.yaml goes
+    through here (the stages, check_params, the benchmarks)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -544,16 +577,14 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
             f"{path}: line {line} (byte offset {error.start}) is not UTF-8 (bytes {data[error.start : error.end].hex(' ')})"
         ) from None
     try:
-        try:
-            node = yaml.compose(text, Loader=_FAST_SAFE_LOADER)
-        except yaml.YAMLError:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)  # its marks point at the problem
-        check_unique_keys(node)
-        raw = yaml.load(text, Loader=_FAST_SAFE_LOADER)
-    except yaml.YAMLError as error:
+        check_nodes(_dvc_yaml().compose(text))
+        raw = _dvc_yaml().load(text)
+    except YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise PipelineError(f"{path}:{where} is not valid YAML") from None
+    except RecursionError:  # thousands of nested [ or {: the parser recurses once per level
+        raise PipelineError(f"{path}: nested too deep to read (a params file has a few levels)") from None
     except PipelineError as error:
         raise PipelineError(f"{path}: {error}") from None
     if raw is None:
@@ -561,12 +592,47 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
         raise PipelineError(f"{path}: is empty (restore it: git checkout params.yaml)")
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: expected a mapping of sections, got {_describe(raw)}")
+    return raw
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    """Read and validate ``params.yaml``; missing sections and keys take their defaults."""
+    raw = read_params_yaml(path)
     try:
+        check_no_secrets(raw)
         return build_section(Params, raw, "")
     except PipelineError as error:
         raise PipelineError(f"{path}: {error}") from None
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
 def as_dict(section: Any) -> dict[str, Any]:
     """A section as plain data (lists, not tuples), e.g. to record in a model's metadata."""
-    return typing.cast(dict[str, Any], yaml.safe_load(yaml.safe_dump(dataclasses.asdict(section))))
+    return typing.cast(dict[str, Any], _plain(dataclasses.asdict(section)))
+
+
+def check_no_secrets(value: Any, key: str = "") -> None:
+    """Refuse a URL with a user name and password, or a signed URL (``X-Amz-Signature=``), in
+    any param: params.yaml is committed, DVC prints its dependencies' paths, and the stages log
+    their sources. The error names the key, never the value."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            check_no_secrets(item, _child(key, str(name)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_no_secrets(item, f"{key}[{i}]")
+    elif isinstance(value, str):
+        kind = find_secret(value)
+        if kind is not None:
+            raise PipelineError(
+                f"{key}: holds {kind} (not shown); params.yaml is committed and URLs are logged: "
+                "give credentials through the environment (AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE), never in a param"
+            )

@@ -1,9 +1,10 @@
 """``python -m predict [--input X --output Y --key ID ...]``: keyed batch predictions.
 
 Scores ``X`` (a local or ``s3://`` .csv, .tsv or .parquet file) with the model in ``model/``
-(hash-checked before loading) and writes ``Y`` (parquet): the key columns, then ``score``,
-``label`` and ``prediction``; with no key columns (``predict.key: []``, the default), ``row``,
-the row's number in ``X``, is the key. Without ``--input`` and ``--output`` it is the DVC stage
+(checked against its manifest and dvc.lock before loading) and writes ``Y`` (parquet): the key
+columns, then ``score``, ``label`` and ``prediction``; with no key columns (``predict.key: []``,
+the default), ``row``, the row's number in ``X``, is the key. Without ``--input`` and
+``--output`` it is the DVC stage
 ``predict``: the test split, keyed by ``predict.key``, into ``data/predictions/test.parquet``.
 docs/serving.md has the details.
 """
@@ -17,7 +18,7 @@ from common.errors import PipelineError, run_stage
 from common.params import PARAMS_FILE, Params, load_params
 from common.prepared import PREPARED_DIR
 from predict.keyed import predict_file
-from train.model_store import MODEL_DIR
+from train.model_store import MODEL_DIR, UNLOCKED_FLAG, UNLOCKED_HELP
 
 STAGE_OUTPUT = Path("data/predictions/test.parquet")
 
@@ -33,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--text-column", help="column with the text (default: data.text_column)")
     parser.add_argument("--model", type=Path, default=MODEL_DIR, help="model folder (default: model)")
+    parser.add_argument(UNLOCKED_FLAG, action="store_true", help=UNLOCKED_HELP)
     parser.add_argument(
         "--workers",
         type=int,
@@ -51,6 +53,13 @@ def main(argv: list[str] | None = None) -> None:
     output = args.output or STAGE_OUTPUT
     if output.suffix != ".parquet":
         raise PipelineError(f"--output: {output}: must be a .parquet file")
+    if not source.startswith("s3://") and output.resolve() == Path(source).resolve():
+        raise PipelineError(f"--output: {output} is the --input file; predictions would replace it")
+    model_dir = args.model.resolve()
+    if model_dir == output.resolve().parent or model_dir in output.resolve().parents:
+        raise PipelineError(
+            f"--output: {output} lies in the model folder {args.model}; a file there breaks every later load"
+        )
     if args.workers < 1:
         raise PipelineError(f"--workers: must be at least 1, got {args.workers}")
     keys = args.key or list(params.predict.key)
@@ -59,7 +68,9 @@ def main(argv: list[str] | None = None) -> None:
         "--text-column" if args.text_column else "data.text_column",
     )
     text_column = args.text_column or params.data.text_column
-    predict_file(source, output, keys, text_column, args.model, args.workers, settings)
+    predict_file(
+        source, output, keys, text_column, args.model, args.workers, settings, unlocked=args.unlocked_model
+    )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from common.errors import PipelineError
 from common.tables import PARQUET_BATCH_ROWS, BatchReader, check_input_file, read_whole, unreadable
 from predict import worker
 from predict.keys import DuplicateKeyCheck, key_hashes
-from train.model_store import Scorer, read_model_files, scorer_from_files
+from train.model_store import Scorer, read_trusted_model, scorer_from_files
 
 log = logging.getLogger(__name__)
 LABEL_NAMES = pa.array(["negative", "positive"])
@@ -203,11 +203,13 @@ def predict_file(
     model_dir: Path,
     workers: int = 1,
     settings: tuple[str, str] = ("--key", "--text-column"),
+    unlocked: bool = False,
 ) -> PredictionSummary:
     """Score every row of ``source`` (local or ``s3://``; .csv, .tsv or .parquet) with the model
     in ``model_dir`` into the parquet file ``output``; see the module docstring. Errors about
-    the key and text columns name ``settings`` (a flag or a param each)."""
-    files = read_model_files(model_dir)
+    the key and text columns name ``settings`` (a flag or a param each); ``unlocked``: the
+    model folder need not match dvc.lock (``--unlocked-model``)."""
+    files = read_trusted_model(model_dir, unlocked)
     scorer = scorer_from_files(files, model_dir)
     total: int | None = None  # rows, when the file says (parquet): the progress bar's ETA
 
@@ -222,7 +224,7 @@ def predict_file(
         with (
             progress,
             logging_redirect_tqdm(),
-            DuplicateKeyCheck() as duplicates,
+            DuplicateKeyCheck(output.parent) as duplicates,
             atomic_outputs(output) as (temp,),
             contextlib.closing(scoring),
         ):

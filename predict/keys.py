@@ -10,6 +10,8 @@ n^2 / 2^129 (3e-25 at 10 million rows): the check is exact in practice.
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -33,11 +35,39 @@ def key_hashes(batch: pa.RecordBatch | pa.Table, columns: list[str]) -> tuple[np
     return first, second
 
 
+SPILL_PREFIX = ".predict-keys-"
+
+
+def remove_dead_spills(directory: Path) -> None:
+    """Delete the spill folders in ``directory`` whose process no longer runs."""
+    for folder in directory.glob(f"{SPILL_PREFIX}*"):
+        pid = folder.name.removeprefix(SPILL_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or _running(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 class DuplicateKeyCheck:
     """``add`` each batch's key hashes; ``first_duplicate`` finds a repeated key at the end."""
 
-    def __init__(self) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="predict-keys-")
+    def __init__(self, directory: Path | None = None) -> None:
+        # Beside the output (``directory``), not in /tmp: a run killed with SIGKILL leaves its
+        # spill files where the user looks, and the next run there removes them.
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            remove_dead_spills(directory)
+        prefix = f"{SPILL_PREFIX}{os.getpid()}-"
+        self._dir = tempfile.TemporaryDirectory(prefix=prefix, dir=directory)
         self._paths = [Path(self._dir.name) / f"{i:02d}.bin" for i in range(1 << PARTITION_BITS)]
         self._files = [path.open("wb") for path in self._paths]
 

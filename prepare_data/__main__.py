@@ -10,7 +10,7 @@ from common.errors import PipelineError, run_stage
 from common.params import load_params
 from common.prepared import PREPARED_DIR, RAW_DIR
 from common.tables import read_whole, table_suffix
-from prepare_data.report import SplitStats, summary
+from prepare_data.report import SplitStats, require_both_labels, summary
 from prepare_data.split import SPLITS, split_stream
 from prepare_data.split_plots import PLOT_FILES
 from prepare_data.stream import reuse_freed_memory
@@ -49,6 +49,7 @@ def main() -> None:
                 ),
             )
             plot_data = stats.plot_data()  # the label's and the text length's CDF per split
+        require_both_labels(report, str(raw))
         metrics_temp.write_text(dumps_json(report))
         for path, temp in zip(PLOT_FILES, plot_temps, strict=True):
             temp.write_text(dumps_json(plot_data[path]))

@@ -232,6 +232,10 @@ def build_report(
     }
 
 
+# Fewer rows of a label than this in a split: its metrics say little (a warning).
+MIN_CLASS_ROWS = 10
+
+
 def check_report(report: Mapping[str, object], split: SplitParams, source: str) -> list[str]:
     """The report's warnings; raises ``PipelineError`` if a KS distance exceeds ``split.max_ks``."""
     warnings = []
@@ -249,6 +253,13 @@ def check_report(report: Mapping[str, object], split: SplitParams, source: str) 
             "bucket, so split sizes and label rates vary a lot by chance (lower split.modulus)"
         )
     warnings += [f"split {name} is empty" for name, count in rows.items() if count == 0]
+    for name, count in rows.items():
+        positives = round(report["positive_rate"][name] * count)
+        smaller = min(positives, count - positives)
+        if count and smaller < MIN_CLASS_ROWS:
+            warnings.append(
+                f"split {name} has only {smaller} rows of label {int(positives < count - positives)}"
+            )
     threshold = split.max_ks if split.max_ks is not None else DEFAULT_KS_WARNING
     for pair, distance in report["ks_distance"].items():
         if distance > threshold and split.max_ks is not None:
@@ -261,6 +272,20 @@ def check_report(report: Mapping[str, object], split: SplitParams, source: str) 
                 f"KS distance {pair} is {distance} > {threshold} (set split.max_ks to fail on this)"
             )
     return warnings
+
+
+def require_both_labels(report: Mapping[str, object], source: str) -> None:
+    """The stage fails, before it replaces anything, when a non-empty split holds one label
+    only: train cannot fit it, nor evaluate score it, and train would fail later, after DVC had
+    already run this stage."""
+    for name, count in report["rows"].items():
+        positives = round(report["positive_rate"][name] * count)
+        if count and positives in (0, count):
+            label = int(positives == count)
+            raise PipelineError(
+                f"{source}: split {name} has {count} rows, all of label {label} (none of label {1 - label}); "
+                "check data.negative_labels and data.positive_labels, or the split ranges"
+            )
 
 
 def summary(report: Mapping[str, object]) -> str:

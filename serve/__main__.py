@@ -19,10 +19,10 @@ from pathlib import Path
 
 import uvicorn
 
-from common.errors import run_stage
+from common.errors import PipelineError, run_stage
 from serve.app import create_app
 from serve.model_source import revision_model, workspace_model
-from train.model_store import MODEL_DIR
+from train.model_store import MODEL_DIR, UNLOCKED_FLAG, UNLOCKED_HELP
 
 TOKEN_VARIABLE = "SERVE_API_TOKEN"
 log = logging.getLogger("serve")
@@ -42,14 +42,23 @@ class GracefulServer(uvicorn.Server):
             self._captured_signals = [s for s in self._captured_signals if s != signal.SIGTERM]
 
 
+def port_number(text: str) -> int:
+    """A TCP port, 1 to 65535 (``--port`` or ``SERVE_PORT``)."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} (or SERVE_PORT): not a port number, 1 to 65535")
+    return int(text)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m serve", description=__doc__.splitlines()[0])
     parser.add_argument("--rev", help="git commit, branch, tag or DVC experiment whose model to serve")
     parser.add_argument(
         "--model", type=Path, default=MODEL_DIR, help="workspace model folder (without --rev)"
     )
+    parser.add_argument(UNLOCKED_FLAG, action="store_true", help=f"without --rev: {UNLOCKED_HELP}")
     parser.add_argument("--host", default=os.environ.get("SERVE_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SERVE_PORT", "8000")))
+    # A string default: argparse checks it with `port_number` too, so a bad SERVE_PORT is one line.
+    parser.add_argument("--port", type=port_number, default=os.environ.get("SERVE_PORT", "8000"))
     parser.add_argument("--max-batch", type=int, default=64, help="most single-text requests per model call")
     parser.add_argument(
         "--max-wait-ms", type=float, default=0.0, help="extra wait for more texts to fill a batch (default 0)"
@@ -60,8 +69,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    model = revision_model(args.rev) if args.rev else workspace_model(args.model)
-    token = os.environ.get(TOKEN_VARIABLE) or None
+    model = (
+        revision_model(args.rev) if args.rev else workspace_model(args.model, unlocked=args.unlocked_model)
+    )
+    token = os.environ.get(TOKEN_VARIABLE)
+    if token is not None and not token.strip():
+        # An empty token would leave the service open while the operator believes it guarded.
+        raise PipelineError(
+            f"{TOKEN_VARIABLE}: set but empty; set a token, or unset it to serve without access control"
+        )
+    token = token or None
     log.info(
         "serving %s (md5 %s) on http://%s:%d; access control: %s",
         model.where,

@@ -21,9 +21,11 @@ from typing import Annotated, Any
 import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serve.batcher import MicroBatcher
 from serve.model_source import ModelFiles
@@ -159,8 +161,9 @@ class TokenGuard:
         if scope["type"] != "http" or scope["path"] in self.OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"authorization", b"")
-        if hmac.compare_digest(given, self._expected):
+        given = [value for name, value in scope["headers"] if name == b"authorization"]
+        # Exactly one: with several, proxies and frameworks disagree on which one counts.
+        if len(given) == 1 and hmac.compare_digest(given[0], self._expected):
             await self.app(scope, receive, send)
             return
         response = JSONResponse(
@@ -241,6 +244,15 @@ def create_app(
         description=f"Texts are {MIN_TEXT_CHARS} to {MAX_TEXT_CHARS} characters; a batch holds up to {MAX_BATCH}.",
         lifespan=lifespan,
     )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        # FastAPI's 400 for a body it cannot decode (invalid UTF-8, nesting deeper than the
+        # JSON parser's recursion limit): the documented 422 with a message, like bad JSON.
+        if error.status_code == 400 and error.detail == "There was an error parsing the body":
+            message = "body: not valid JSON (malformed, not UTF-8, or nested too deep)"
+            return JSONResponse({"message": message, "detail": [{"loc": ["body"], "msg": message}]}, 422)
+        return await http_exception_handler(request, error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -1,7 +1,8 @@
 """Where the served model's bytes come from, and the checks they pass before loading.
 
 - The workspace (no ``--rev``): every file of ``model/``, checked against its
-  ``manifest.json``; ``/model`` also says whether the folder is the one ``dvc.lock`` records.
+  ``manifest.json`` and refused unless its DVC hash is the one ``dvc.lock`` records
+  (``--unlocked-model``: a folder trained here and not locked yet).
 - A revision (``--rev``: a commit, branch, tag or experiment name): the files of ``model/``
   at that revision through DVC's API (from the cache, or the default remote when the cache
   lacks them), refused unless their DVC hash equals that revision's ``dvc.lock`` record of
@@ -17,12 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from common.errors import PipelineError
-from train.model_store import MODEL_DIR, dvc_dir_md5, parse_meta, read_model_files, verify_manifest
+from train.model_store import (
+    LOCK_FILE,
+    MODEL_DIR,
+    check_model_format,
+    dvc_dir_md5,
+    locked_model_md5,
+    parse_meta,
+    read_trusted_model,
+    verify_manifest,
+)
 
-LOCK_FILE = "dvc.lock"
 METRICS_FILE = "metrics/model_performance.json"
 
 
@@ -33,21 +40,6 @@ class ModelFiles:
     files: dict[str, bytes]
     where: Path
     info: dict[str, Any] = field(default_factory=dict)
-
-
-def locked_model_md5(lock_text: str | None, where: str) -> str | None:
-    """``dvc.lock``'s md5 of the ``model`` output (train stage), or None if it has none."""
-    if lock_text is None:
-        return None
-    try:
-        lock = yaml.safe_load(lock_text) or {}
-        outs = lock["stages"]["train"]["outs"]
-    except (yaml.YAMLError, KeyError, TypeError):
-        raise PipelineError(f"{where}: no train stage outputs in it") from None
-    for out in outs:
-        if isinstance(out, dict) and out.get("path") == str(MODEL_DIR):
-            return str(out.get("md5"))
-    return None
 
 
 def describe(
@@ -77,10 +69,13 @@ def _git_head(root: Path) -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
-def workspace_model(model_dir: Path = MODEL_DIR, root: Path = Path(".")) -> ModelFiles:
-    files = read_model_files(model_dir)
-    verify_manifest(files, model_dir)
+def workspace_model(
+    model_dir: Path = MODEL_DIR, root: Path = Path("."), unlocked: bool = False
+) -> ModelFiles:
+    """``model_dir``, checked against its manifest and (unless ``unlocked``) ``dvc.lock``."""
     lock = root / LOCK_FILE
+    files = read_trusted_model(model_dir, unlocked, lock)
+    check_model_format(files, model_dir)
     metrics = root / METRICS_FILE
     info = describe(
         files,
@@ -99,6 +94,12 @@ def revision_model(rev: str, root: Path = Path(".")) -> ModelFiles:
     from dvc.repo import Repo
     from dvc.scm import RevError, resolve_rev
 
+    # A git revision name is short and printable (git check-ref-format); anything else would
+    # only give a long error from pygit2.
+    if not rev or len(rev) > 255 or not rev.isprintable() or any(c.isspace() for c in rev):
+        raise PipelineError(
+            f"--rev: {rev[:40]!r}{'...' if len(rev) > 40 else ''}: not a commit, branch, tag or experiment name"
+        )
     where = Path(f"{rev}:{MODEL_DIR}")
     try:
         repo = Repo(str(root))
@@ -112,9 +113,9 @@ def revision_model(rev: str, root: Path = Path(".")) -> ModelFiles:
         # By URL: given a Repo object, DVCFileSystem would read its workspace, not ``rev``.
         fs = DVCFileSystem(url=str(root), rev=sha)
         lock_where = f"{rev}:{LOCK_FILE}"
-        if not fs.isfile(LOCK_FILE):
+        if not fs.isfile(str(LOCK_FILE)):
             raise PipelineError(f"{lock_where}: not found; cannot check the model of --rev {rev}")
-        expected = locked_model_md5(fs.read_text(LOCK_FILE), lock_where)
+        expected = locked_model_md5(fs.read_text(str(LOCK_FILE)), lock_where)
         if expected is None:
             raise PipelineError(
                 f"{lock_where}: records no model output; cannot check the model of --rev {rev}"
@@ -134,6 +135,7 @@ def revision_model(rev: str, root: Path = Path(".")) -> ModelFiles:
                 "the cache or remote holds other bytes; refusing to load"
             )
         verify_manifest(files, where)
+        check_model_format(files, where)
         metrics = json.loads(fs.read_text(METRICS_FILE)) if fs.isfile(METRICS_FILE) else None
         return ModelFiles(files, where, describe(files, where, sha, metrics, expected))
     finally:

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 # Fixtures of tests/test_s3_*.py: a moto S3 server on 127.0.0.1 and an environment pointing at it.
+from common.params import read_params_yaml
 from tests.s3_server import moto_server, s3_env  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +109,7 @@ class Repo:
         return found
 
     def params(self) -> dict:
-        return yaml.safe_load((self.path / "params.yaml").read_text())
+        return read_params_yaml(self.path / "params.yaml")
 
     def set_params(self, **sections: dict) -> None:
         """Merge ``{section: {key: value}}`` into params.yaml (one level of nesting deep)."""
@@ -172,13 +173,20 @@ def repo(repo_factory: Callable[..., Repo]) -> Iterator[Repo]:
     yield repo_factory()
 
 
+# Flags a stage needs when it runs outside DVC: evaluate then loads a model/ that dvc.lock
+# does not record (train/model_store.py: the trust root).
+OUTSIDE_DVC_ARGS = {"evaluate": ["--unlocked-model"], "predict": ["--unlocked-model"]}
+
+
 def run_module(
-    module: str, cwd: Path, check: bool = False, code: Path | None = None
+    module: str, cwd: Path, check: bool = False, code: Path | None = None, args: list[str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m module`` in ``cwd`` with the project's interpreter and the code in ``code``
-    (default: ``cwd`` itself, for a repository copy)."""
+    """``python -m module [args]`` in ``cwd`` with the project's interpreter and the code in
+    ``code`` (default: ``cwd`` itself, for a repository copy); ``args`` default to
+    ``OUTSIDE_DVC_ARGS``."""
     env = test_env()
     env["PYTHONPATH"] = str(code or cwd)
+    args = OUTSIDE_DVC_ARGS.get(module, []) if args is None else args
     return subprocess.run(
-        [sys.executable, "-m", module], cwd=cwd, env=env, capture_output=True, text=True, check=check
+        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, check=check
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from common.params import read_params_yaml
 from tests.conftest import ROOT, run_module
 
 GOOD_TSV = "PhraseId\tSentenceId\tPhrase\tSentiment\n1\t1\ta fine film\t4\n2\t1\tfine\t0\n3\t2\tdull\t0\n"
@@ -24,7 +25,7 @@ PREVIOUS = {
 def scratch(
     tmp_path: Path, raw: bytes | str | None = GOOD_TSV, raw_name: str = "reviews.tsv", **params: dict
 ) -> Path:
-    config = yaml.safe_load((ROOT / "params.yaml").read_text())
+    config = read_params_yaml(ROOT / "params.yaml")
     for section, values in params.items():
         config[section].update(values)
     tmp_path.mkdir(parents=True, exist_ok=True)

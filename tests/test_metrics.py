@@ -53,5 +53,5 @@ def test_an_incomplete_model_folder_names_the_missing_file(tmp_path) -> None:
     from train.model_store import META_FILE, load_scorer
 
     (tmp_path / META_FILE).write_text('{"kind": "sklearn"}')
-    with pytest.raises(PipelineError, match=r"model\.pkl: not found"):
-        load_scorer(tmp_path)
+    with pytest.raises(PipelineError, match=r"model\.skops: not found"):
+        load_scorer(tmp_path, unlocked=True)

@@ -1,7 +1,7 @@
 """model/manifest.json: every file of a model folder is hash-checked before anything is loaded.
 
 The end-to-end case is the hostile remote: with ``verify = false`` a DVC pull checks out
-whatever the bucket holds, and an attacker has replaced ``model.pkl`` with a pickle that
+whatever the bucket holds, and an attacker has replaced ``model.skops`` with a pickle that
 creates a file when it is loaded. ``evaluate`` must refuse with one line, and the file must
 not exist afterwards: the pickle was never run.
 """
@@ -42,9 +42,9 @@ def test_the_manifest_lists_every_other_file_and_the_model_loads(tmp_path: Path)
     small_model(tmp_path / "model")
     files = read_model_files(tmp_path / "model")
     manifest = json.loads(files[MANIFEST_FILE])
-    assert sorted(manifest["sha256"]) == ["meta.json", "model.pkl"]
-    assert manifest["sha256"]["model.pkl"] == hashlib.sha256(files["model.pkl"]).hexdigest()
-    scores, labels = load_scorer(tmp_path / "model").predict(["good fun", "awful plot"])
+    assert sorted(manifest["sha256"]) == ["meta.json", "model.skops"]
+    assert manifest["sha256"]["model.skops"] == hashlib.sha256(files["model.skops"]).hexdigest()
+    scores, labels = load_scorer(tmp_path / "model", unlocked=True).predict(["good fun", "awful plot"])
     assert labels.tolist() == [1, 0] and scores[0] > 0.5 > scores[1]
 
 
@@ -61,8 +61,8 @@ def test_a_replaced_pickle_is_refused_and_never_unpickled(tmp_path: Path) -> Non
     pickle.loads(malicious_pickle(proof)).close()
     assert proof.exists()
     (model_dir / SKLEARN_FILE).write_bytes(malicious_pickle(marker))
-    with pytest.raises(PipelineError, match=r"model\.pkl: SHA-256 .* does not match manifest\.json"):
-        load_scorer(model_dir)
+    with pytest.raises(PipelineError, match=r"model\.skops: SHA-256 .* does not match manifest\.json"):
+        load_scorer(model_dir, unlocked=True)
     assert not marker.exists()
 
 
@@ -84,7 +84,7 @@ def test_a_changed_folder_is_refused_naming_the_file(
     small_model(tmp_path / "model")
     change(tmp_path / "model")
     with pytest.raises(PipelineError, match=message):
-        load_scorer(tmp_path / "model")
+        load_scorer(tmp_path / "model", unlocked=True)
 
 
 def test_dvc_dir_md5_is_dvcs_own_hash_of_the_folder(tmp_path: Path) -> None:
@@ -156,9 +156,11 @@ def test_a_tampered_remote_model_is_refused_by_evaluate_predict_and_serve_withou
     coworker.dvc("pull")
     assert (coworker.path / "model" / SKLEARN_FILE).read_bytes() == malicious_pickle(marker)
 
-    assert_one_line_refusal(run_module("evaluate", coworker.path), "evaluate", "model/model.pkl: SHA-256")
-    assert_one_line_refusal(predict_in(coworker), "predict", "model/model.pkl: SHA-256")
-    assert_one_line_refusal(refusal([], coworker.path), "serve", "model/model.pkl: SHA-256")
+    assert_one_line_refusal(
+        run_module("evaluate", coworker.path, args=[]), "evaluate", "model/model.skops: SHA-256"
+    )
+    assert_one_line_refusal(predict_in(coworker), "predict", "model/model.skops: SHA-256")
+    assert_one_line_refusal(refusal([], coworker.path), "serve", "model/model.skops: SHA-256")
     assert_one_line_refusal(refusal(["--rev", "main"], coworker.path), "serve", "main:model: DVC hash")
     fresh = clone(tmp_path / "origin.git", tmp_path / "fresh")  # straight from the tampered remote
     assert_one_line_refusal(refusal(["--rev", "main"], fresh.path), "serve", "main:model: DVC hash")

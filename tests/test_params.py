@@ -101,7 +101,7 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
         ),
         (
             "data: {source: 's3://KEY:se/cret@bucket/k.tsv', source_dep: 's3://KEY:se/cret@bucket/k.tsv'}",
-            "data.source: credentials in an s3:// URL are refused",
+            "data.source: holds a URL with a user name and password (not shown)",
         ),
         ("", "is empty (restore it: git checkout params.yaml)"),
         ("# all commented out\n", "is empty"),

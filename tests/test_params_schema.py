@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from common.errors import PipelineError
-from common.params import Params, as_dict, load_params
+from common.params import Params, as_dict, load_params, read_params_yaml
 from common.params_schema import SCHEMA_FILE, schema_text
 from tests.conftest import ROOT
 
@@ -43,7 +43,7 @@ DEFAULTS = leaves(as_dict(Params()))
 
 
 def test_params_yaml_holds_every_key_with_its_dataclass_default() -> None:
-    committed = leaves(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    committed = leaves(read_params_yaml(ROOT / "params.yaml"))
     assert sorted(set(DEFAULTS) - set(committed)) == [], "keys missing from params.yaml"
     assert sorted(set(committed) - set(DEFAULTS)) == [], "params.yaml keys no dataclass has"
     differ = {k: (committed[k], DEFAULTS[k]) for k in DEFAULTS if typed(committed[k]) != typed(DEFAULTS[k])}

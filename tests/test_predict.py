@@ -31,7 +31,11 @@ def predict(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = stage_env()
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
-        [sys.executable, "-m", "predict", *args], cwd=cwd, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "predict", "--unlocked-model", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -78,7 +82,7 @@ def test_keys_pass_through_unchanged_in_input_order_with_the_models_predictions(
     assert out["name"].to_pylist() == ["é", "日本", "b", "a"]
     assert out["label"].to_pylist() == [1, 0, 1, 0]
     assert out["prediction"].to_pylist() == ["positive", "negative", "positive", "negative"]
-    expected, _ = load_scorer(model_dir).predict(TEXTS)
+    expected, _ = load_scorer(model_dir, unlocked=True).predict(TEXTS)
     assert out["score"].to_pylist() == pytest.approx(expected.tolist())
 
 
@@ -205,7 +209,7 @@ def test_a_tampered_model_is_refused_before_it_is_loaded(tmp_path: Path, model_d
         "--text-column",
         "text",
     )
-    assert "model.pkl: SHA-256" in one_error(result)
+    assert "model.skops: SHA-256" in one_error(result)
     assert not marker.exists()
 
 

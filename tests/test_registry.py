@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from common.errors import PipelineError
-from common.params import MODEL_NAMES, TrainParams, as_dict, load_params
+from common.params import MODEL_NAMES, TrainParams, as_dict, load_params, read_params_yaml
 from tests.conftest import Repo, params, performance, run_module
 from train.model_store import load_scorer
 from train.registry import MODELS, Model, check_registry, model_columns, train_sklearn
@@ -85,7 +85,7 @@ def test_each_scikit_learn_model_trains_evaluates_and_loads(
     folder = tmp_path / name
     folder.mkdir()
     (folder / "data").symlink_to(prepared / "data")
-    settings = yaml.safe_load((prepared / "params.yaml").read_text())
+    settings = read_params_yaml(prepared / "params.yaml")
     settings["train"] = {"model": name}
     (folder / "params.yaml").write_text(yaml.safe_dump(settings))
     root = Path(__file__).resolve().parent.parent
@@ -102,7 +102,7 @@ def test_each_scikit_learn_model_trains_evaluates_and_loads(
     # Fits the train split better than a coin (log 2); logreg's C 1e5 overfits, so the valid
     # loss may be far higher, but it is a finite number for every model.
     assert 0 < curve["train_loss"] < 0.69 and 0 < curve["valid_loss"] < 100
-    scores, labels = load_scorer(folder / "model").predict(["a", "b c"])
+    scores, labels = load_scorer(folder / "model", unlocked=True).predict(["a", "b c"])
     assert scores.shape == labels.shape == (2,)
 
 

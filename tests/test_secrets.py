@@ -86,7 +86,7 @@ def test_credentials_in_an_s3_url_are_refused_without_echoing_them(
     assert (
         result.stderr.strip()
         .splitlines()[-1]
-        .startswith("get_data: error: params.yaml: data.source: credentials in an s3:// URL are refused")
+        .startswith("get_data: error: params.yaml: data.source: holds a URL with a user name and password")
     )
     assert_no_secret(result.stdout + result.stderr, tmp_path)
     assert not (tmp_path / "data/raw").exists()

@@ -3,8 +3,11 @@ keys, batching of concurrent requests, the token, and a graceful SIGTERM."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from serve.app import MAX_BATCH, MAX_BODY_BYTES, MAX_TEXT_CHARS
+from tests.conftest import ROOT
+from tests.conftest import test_env as stage_env
 from tests.model_support import NEGATIVE, POSITIVE, small_model
-from tests.s3_server import HOST
-from tests.serve_support import ServeProcess
+from tests.s3_server import HOST, free_port
+from tests.serve_support import ServeProcess, refusal
 from train.model_store import load_scorer
 
 GOOD, BAD = POSITIVE[2], NEGATIVE[2]
@@ -30,7 +35,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(model_dir: Path) -> Iterator[ServeProcess]:
-    process = ServeProcess(["--model", str(model_dir)], model_dir.parent, model_dir.parent / "serve.log")
+    process = ServeProcess(
+        ["--model", str(model_dir), "--unlocked-model"], model_dir.parent, model_dir.parent / "serve.log"
+    )
     try:
         process.wait_ready()
         yield process
@@ -56,7 +63,7 @@ def test_health_ready_model_and_docs(server: ServeProcess, model_dir: Path) -> N
 def test_predict_returns_the_label_its_confidence_and_the_score(
     server: ServeProcess, model_dir: Path
 ) -> None:
-    scores, labels = load_scorer(model_dir).predict([GOOD, BAD])
+    scores, labels = load_scorer(model_dir, unlocked=True).predict([GOOD, BAD])
     for text, score, label in zip([GOOD, BAD], scores, labels, strict=True):
         status, body = server.request("POST", "/predict", {"text": text})
         assert status == 200, body
@@ -105,6 +112,9 @@ LONG = "x" * (MAX_TEXT_CHARS + 1)
             "instances.0.key: must be a string or an integer",
         ),
         ("/predict/batch", {"instances": [{"text": GOOD}]}, 422, "instances.0.key: Field required"),
+        # Bodies FastAPI cannot decode answer 422 with a message too, not a bare 400.
+        ("/predict", b"\xff\xfe{", 422, "body: not valid JSON"),
+        ("/predict", b"[" * 100_000 + b"]" * 100_000, 422, "body: not valid JSON"),
         (
             "/predict/batch",
             {"instances": [{"key": 1, "text": "4242"}]},
@@ -157,7 +167,7 @@ def test_batch_keys_come_back_unchanged_in_order(server: ServeProcess, model_dir
     predictions = body["predictions"]
     assert [p["key"] for p in predictions] == keys  # 7 stays a number, "7" a string
     assert [type(p["key"]) for p in predictions] == [type(k) for k in keys]
-    scores, labels = load_scorer(model_dir).predict(texts)
+    scores, labels = load_scorer(model_dir, unlocked=True).predict(texts)
     assert [p["label"] for p in predictions] == labels.tolist()
     assert [p["score"] for p in predictions] == pytest.approx(scores.tolist())
     status, full = server.request(
@@ -174,7 +184,7 @@ def test_concurrent_single_requests_are_scored_together(server: ServeProcess, mo
     with ThreadPoolExecutor(max_workers=64) as pool:
         answers = list(pool.map(lambda t: server.request("POST", "/predict", {"text": t}), texts))
     assert all(status == 200 for status, _ in answers)
-    scores, _ = load_scorer(model_dir).predict(texts)
+    scores, _ = load_scorer(model_dir, unlocked=True).predict(texts)
     assert [body["score"] for _, body in answers] == pytest.approx(scores.tolist())
     after = server.request("GET", "/ready")[1]
     texts_scored = after["batched_texts"] - before["batched_texts"]
@@ -186,7 +196,10 @@ def test_the_token_guards_every_endpoint_but_health(model_dir: Path, tmp_path: P
     token = "s3cret-token-for-the-test"
     log = tmp_path / "serve.log"
     server = ServeProcess(
-        ["--model", str(model_dir), "--access-log"], tmp_path, log, env={"SERVE_API_TOKEN": token}
+        ["--model", str(model_dir), "--unlocked-model", "--access-log"],
+        tmp_path,
+        log,
+        env={"SERVE_API_TOKEN": token},
     )
     good = {"Authorization": f"Bearer {token}"}
     try:
@@ -218,8 +231,63 @@ def test_the_token_guards_every_endpoint_but_health(model_dir: Path, tmp_path: P
     assert "POST /predict" in output and token not in output
 
 
+def test_two_authorization_headers_are_refused_even_if_one_is_right(model_dir: Path, tmp_path: Path) -> None:
+    token = "s3cret-token-for-the-test"
+    server = ServeProcess(
+        ["--model", str(model_dir), "--unlocked-model"],
+        tmp_path,
+        tmp_path / "serve.log",
+        env={"SERVE_API_TOKEN": token},
+    )
+    try:
+        server.wait_ready(headers={"Authorization": f"Bearer {token}"})
+        for values in ([f"Bearer {token}", "Bearer wrong"], ["Bearer wrong", f"Bearer {token}"]):
+            connection = http.client.HTTPConnection(HOST, server.port, timeout=60)
+            connection.putrequest("GET", "/model")
+            for value in values:
+                connection.putheader("Authorization", value)
+            connection.endheaders()
+            assert connection.getresponse().status == 401
+            connection.close()
+    finally:
+        server.stop()
+
+
+def test_an_empty_token_is_refused_at_start(model_dir: Path, tmp_path: Path) -> None:
+    env = stage_env()
+    env["PYTHONPATH"] = str(ROOT)
+    env["SERVE_API_TOKEN"] = ""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "serve",
+            "--model",
+            str(model_dir),
+            "--unlocked-model",
+            "--port",
+            str(free_port()),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "serve: error: SERVE_API_TOKEN: set but empty; set a token, or unset it to serve without access control"
+    )
+
+
+def test_a_huge_rev_is_one_line(tmp_path: Path) -> None:
+    result = refusal(["--rev", "a" * 100_000], ROOT)
+    assert result.returncode == 2 and len(result.stderr) < 500, result.stderr[:500]
+    assert "--rev: 'aaaa" in result.stderr and "not a commit, branch, tag or experiment name" in result.stderr
+
+
 def test_sigterm_finishes_the_requests_in_flight(model_dir: Path, tmp_path: Path) -> None:
-    server = ServeProcess(["--model", str(model_dir)], tmp_path, tmp_path / "serve.log")
+    server = ServeProcess(["--model", str(model_dir), "--unlocked-model"], tmp_path, tmp_path / "serve.log")
     server.wait_ready()
     body = json.dumps({"text": GOOD}).encode()
     head = f"POST /predict HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"

@@ -64,7 +64,7 @@ def test_serve_an_experiment_and_a_branch_and_refuse_a_forged_cache(
     )
     repo.dvc("exp", "run", "-n", "svm-exp", "-S", "train.model=svm")
     exp_lock = (repo.path / "dvc.lock").read_text()  # exp run leaves the experiment in the workspace
-    exp_scores, exp_labels = load_scorer(repo.path / "model").predict(TEXTS)
+    exp_scores, exp_labels = load_scorer(repo.path / "model", unlocked=True).predict(TEXTS)
     repo.run("git", "checkout", "-q", "--", "params.yaml", "dvc.lock", "metrics")
     repo.dvc("checkout", "--force")
 
@@ -80,7 +80,7 @@ def test_serve_an_experiment_and_a_branch_and_refuse_a_forged_cache(
     assert info["model"] == "logreg" and info["md5"] == locked_model(main_lock)
     assert info["git_revision"] == main_sha
 
-    # A forger replaces model.pkl in the cache and rewrites the manifest to match it: the
+    # A forger replaces model.skops in the cache and rewrites the manifest to match it: the
     # folder passes its own manifest, but not the dvc.lock committed in git.
     marker = tmp_path / "pwned"
     by_name = {entry["relpath"]: entry["md5"] for entry in main_listing}

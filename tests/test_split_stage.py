@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from common.params import read_params_yaml
 from tests.conftest import ROOT, run_module
 
 OUTPUTS = ("data/prepared/train.parquet", "data/prepared/valid.parquet", "data/prepared/test.parquet")
@@ -25,7 +26,7 @@ SEQUENTIAL = {
 
 
 def scratch(tmp_path: Path, tsv: str = TSV, **split: object) -> Path:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = read_params_yaml(ROOT / "params.yaml")
     params["split"].update(split)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "data/raw").mkdir(parents=True)
@@ -93,7 +94,7 @@ def test_sequential_stage_on_a_date_column(tmp_path: Path) -> None:
 
 def test_a_label_the_label_column_cannot_hold_fails_with_one_line(tmp_path: Path) -> None:
     folder = scratch(tmp_path)
-    params = yaml.safe_load((folder / "params.yaml").read_text())
+    params = read_params_yaml(folder / "params.yaml")
     params["data"]["negative_labels"] = ["neg"]
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     fails_with(

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from common.params import read_params_yaml
 from tests.test_torch_stage import RESUMABLE, wait_for
 from tests.torch_support import file_hashes, make_stage_folder, run_train, start_train
 
@@ -28,7 +29,7 @@ def kept(*epochs: int) -> list[str]:
 
 
 def set_torch(folder: Path, **values: object) -> None:
-    params = yaml.safe_load((folder / "params.yaml").read_text())
+    params = read_params_yaml(folder / "params.yaml")
     params["train"]["torch"].update(values)
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
 

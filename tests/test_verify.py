@@ -37,7 +37,7 @@ def test_verify_names_the_artifact_file_and_metric_that_differ(repo: Repo) -> No
     assert any(line.split() == ["data/prepared", "identical"] for line in lines)
     assert any(line.split() == ["model", "DIFFERENT"] for line in lines)
     files_line = next(line for line in lines if "files that differ:" in line)
-    assert "model.pkl" in files_line and "meta.json" in files_line
+    assert "model.skops" in files_line and "meta.json" in files_line
     accuracy = next(line.strip() for line in lines if line.strip().startswith("accuracy:"))
     assert accuracy.startswith(f"accuracy: {committed['accuracy']} -> ")
     assert "artifacts identical" in lines[-1]

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from functools import partial
 
-from common.atomic import write_json_atomic
+from common.atomic import atomic_outputs, dumps_json, write_bytes_atomic, write_json_atomic
 from common.errors import run_stage
 from common.params import load_params
 from common.prepared import PREPARED_DIR, read_split, require_both_classes
 from train.curves import CURVES_FILE, SCHEDULE_FILE, schedule_rows
-from train.live import close_live, log_latest, open_live
+from train.live import LIVE_METRICS, close_live, log_latest, open_live
+from train.model_store import MODEL_DIR, fill_model_dir
 from train.registry import CHECKPOINT_DIR, MODELS, check_registry
 
 KEPT_FILE = CHECKPOINT_DIR / "kept.json"
@@ -35,10 +36,29 @@ def main() -> None:
     model = MODELS[params.train.model]  # train/registry.py
     if model.launch is not None and model.launch(params.train):
         return  # e.g. N torch workers under torch.distributed.run did the stage
-    live = open_live()
-    curves, kept = model.train(params.train, train, valid, partial(log_latest, live))
-    write_json_atomic(CURVES_FILE, curves)
-    write_json_atomic(SCHEDULE_FILE, schedule_rows(curves))
+    # Every output of the stage (dvc.yaml's train outs but the persisted checkpoints/) is
+    # replaced as one unit. DVCLive rewrites its metrics file in place after each virtual epoch
+    # (for `dvc exp show`), so the set is marked incomplete from the start (a SIGKILL leaves it
+    # marked); a failed or interrupted run puts the previous metrics file back.
+    previous_live = LIVE_METRICS.read_bytes() if LIVE_METRICS.is_file() else None
+    try:
+        with atomic_outputs(CURVES_FILE, SCHEDULE_FILE, LIVE_METRICS, dirs=(MODEL_DIR,), marked=True) as (
+            curves_temp,
+            schedule_temp,
+            live_temp,
+            model_temp,
+        ):
+            live = open_live()
+            curves, kept, files = model.train(params.train, train, valid, partial(log_latest, live))
+            close_live(live)
+            fill_model_dir(files, model_temp)
+            curves_temp.write_text(dumps_json(curves))
+            schedule_temp.write_text(dumps_json(schedule_rows(curves)))
+            live_temp.write_bytes(LIVE_METRICS.read_bytes())
+    except BaseException:
+        if previous_live is not None:
+            write_bytes_atomic(LIVE_METRICS, previous_live)
+        raise
     # Resume state only matters to a killed run. A finished one leaves in checkpoints/ only
     # the checkpoints it keeps (none by default), so that dvc.lock records the same folder
     # whatever was trained there before.
@@ -46,7 +66,6 @@ def main() -> None:
         if leftover.is_file() and leftover.name not in kept and leftover != KEPT_FILE:
             leftover.unlink()
     write_json_atomic(KEPT_FILE, {"kept": list(kept)})
-    close_live(live)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,18 @@
 ``model/meta.json`` says which kind of model the folder holds; ``evaluate``, ``predict`` and
 ``serve`` score texts through ``load_scorer`` without knowing the kind.
 
-Integrity: ``model/manifest.json`` holds the SHA-256 of every other file of the folder (no
-time, no path: the same model gives the same bytes). Loading reads each file once, checks
-its bytes against the manifest and only then parses them, so a pickle that is not the one
-train wrote is refused before a byte of it is unpickled. The manifest catches a folder whose
-files were altered one by one (a replaced object in a DVC remote with ``verify = false``, a
-partial copy); a forger who rewrites the manifest too is caught only by checking the folder
-against a ``dvc.lock`` from git, which ``dvc_dir_md5`` and ``serve --rev`` do.
+Integrity, three layers (docs/serving.md):
+- ``model/manifest.json`` holds the SHA-256 of every other file of the folder (no time, no
+  path: the same model gives the same bytes). Loading reads each file once and checks its
+  bytes against the manifest before parsing them: it catches a folder altered file by file
+  (a replaced object in a DVC remote with ``verify = false``, a partial copy).
+- The trust root: the manifest lives beside the files it vouches for, so whoever can write the
+  folder can rewrite it too. ``read_trusted_model`` also checks the folder's DVC hash against
+  ``dvc.lock``'s record of ``model`` (the hash the user committed), unless the caller passes
+  ``--unlocked-model`` (the folder was trained here, by ``python -m train``, and not locked yet).
+- A format that cannot run code: scikit-learn models are skops files, loaded with an explicit
+  list of trusted types (train/sklearn_models.py), torch weights a state dict loaded with
+  ``weights_only=True``; so even an unlocked folder builds only arrays and known estimators.
 """
 
 from __future__ import annotations
@@ -17,23 +22,32 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import pickle
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ruamel.yaml import YAMLError
 
 from common.atomic import atomic_outputs, dumps_json
 from common.errors import PipelineError
+from common.params import parse_yaml_as_dvc
 
 MODEL_DIR = Path("model")
 META_FILE = "meta.json"
-SKLEARN_FILE = "model.pkl"
+SKLEARN_FILE = "model.skops"
 TORCH_WEIGHTS_FILE = "model.pt"
 TORCH_VOCAB_FILE = "vocab.json"
 MANIFEST_FILE = "manifest.json"
+LOCK_FILE = Path("dvc.lock")
+# The command-line flag of evaluate, predict and serve that skips the dvc.lock check.
+UNLOCKED_FLAG = "--unlocked-model"
+UNLOCKED_HELP = (
+    "accept a model folder that dvc.lock does not record: one trained here by `python -m train` "
+    "and not locked yet (its manifest and its format are still checked)"
+)
 
 
 @dataclass(frozen=True)
@@ -49,40 +63,45 @@ class Scorer:
         return scores, (scores >= self.threshold).astype(np.int8)
 
 
-def save_sklearn(pipeline: Any, meta: dict[str, Any], model_dir: Path = MODEL_DIR) -> None:
-    """Pickle the fitted pipeline and its metadata into ``model_dir``, atomically."""
+def sklearn_files(pipeline: Any, meta: dict[str, Any]) -> dict[str, bytes]:
+    """The model folder's files of a fitted pipeline (skops) and its metadata."""
     from train.sklearn_models import pipeline_bytes
 
-    files = {
+    return {
         SKLEARN_FILE: pipeline_bytes(pipeline),
         META_FILE: dumps_json({"kind": "sklearn", **meta}).encode(),
     }
-    write_model_dir(files, model_dir)
 
 
-def save_torch(
-    weights: bytes, vocabulary: dict[str, Any], meta: dict[str, Any], model_dir: Path = MODEL_DIR
-) -> None:
-    """Write the torch model's weights, vocabulary and metadata into ``model_dir``, atomically."""
-    files = {
+def torch_files(weights: bytes, vocabulary: dict[str, Any], meta: dict[str, Any]) -> dict[str, bytes]:
+    """The model folder's files of the torch model: weights, vocabulary and metadata."""
+    return {
         TORCH_WEIGHTS_FILE: weights,
         TORCH_VOCAB_FILE: dumps_json(vocabulary).encode(),
         META_FILE: dumps_json({"kind": "torch", **meta}).encode(),
     }
-    write_model_dir(files, model_dir)
+
+
+def save_sklearn(pipeline: Any, meta: dict[str, Any], model_dir: Path = MODEL_DIR) -> None:
+    """Save the fitted pipeline (skops) and its metadata into ``model_dir``, atomically."""
+    write_model_dir(sklearn_files(pipeline, meta), model_dir)
 
 
 def sha256_manifest(files: dict[str, bytes]) -> dict[str, str]:
     return {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
 
 
+def fill_model_dir(files: dict[str, bytes], folder: Path) -> None:
+    """Write ``files`` and their manifest into the (empty, temp) ``folder``."""
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    (folder / MANIFEST_FILE).write_text(dumps_json({"sha256": sha256_manifest(files)}))
+
+
 def write_model_dir(files: dict[str, bytes], model_dir: Path = MODEL_DIR) -> None:
     """Write ``files`` and their manifest into ``model_dir``, atomically."""
-    manifest = {"sha256": sha256_manifest(files)}
     with atomic_outputs(dirs=(model_dir,)) as (temp,):
-        for name, data in files.items():
-            (temp / name).write_bytes(data)
-        (temp / MANIFEST_FILE).write_text(dumps_json(manifest))
+        fill_model_dir(files, temp)
 
 
 def dvc_dir_md5(files: dict[str, bytes]) -> str:
@@ -149,27 +168,66 @@ def verify_manifest(files: dict[str, bytes], where: Path = MODEL_DIR) -> None:
             )
 
 
-def load_sklearn_scorer(files: dict[str, bytes], meta: dict[str, Any]) -> Scorer:
+def load_sklearn_scorer(files: dict[str, bytes], meta: dict[str, Any], where: Path = MODEL_DIR) -> Scorer:
     """Any scikit-learn model (train/registry.py): its pickled pipeline."""
-    from train.sklearn_models import positive_scores, score_threshold
+    from train.sklearn_models import load_pipeline, positive_scores, score_threshold
 
-    pipeline = pickle.loads(files[SKLEARN_FILE])
+    pipeline = load_pipeline(files[SKLEARN_FILE], str(where / SKLEARN_FILE))
     return Scorer(lambda texts: positive_scores(pipeline, texts), score_threshold(pipeline), meta)
 
 
-def load_torch_scorer(files: dict[str, bytes], meta: dict[str, Any]) -> Scorer:
-    import torch
-
+def load_torch_scorer(files: dict[str, bytes], meta: dict[str, Any], where: Path = MODEL_DIR) -> Scorer:
     from train.torch_data import Vocabulary
     from train.torch_model import Architecture, TextCNN, configure_determinism, positive_probabilities
 
-    configure_determinism(int(meta["params"]["torch"]["num_threads"]))
-    vocabulary = Vocabulary.from_json(json.loads(files[TORCH_VOCAB_FILE]))
-    model = TextCNN(Architecture(**meta["architecture"]))
-    weights = torch.load(io.BytesIO(files[TORCH_WEIGHTS_FILE]), map_location="cpu", weights_only=True)
-    model.load_state_dict(weights)
+    weights = torch_weights(files, where)  # first: the one file that could hold code
+    try:
+        configure_determinism(int(meta["params"]["torch"]["num_threads"]))
+        vocabulary = Vocabulary.from_json(json.loads(files[TORCH_VOCAB_FILE]))
+        model = TextCNN(Architecture(**meta["architecture"]))
+        model.load_state_dict(weights)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise PipelineError(
+            f"{where}: the torch model's files do not fit together ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200] if str(error) else ''}); refusing to load"
+        ) from None
     model.eval()
     return Scorer(lambda texts: positive_probabilities(model, vocabulary, texts), 0.5, meta)
+
+
+def torch_weights(files: dict[str, bytes], where: Path) -> dict[str, Any]:
+    """The torch model's state dict: ``weights_only=True`` builds tensors and plain containers
+    only, and refuses (one line) a file that names any other global."""
+    import pickle
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():  # on a foreign pickle, torch warns about its protocol
+            warnings.simplefilter("ignore")
+            weights = torch.load(io.BytesIO(files[TORCH_WEIGHTS_FILE]), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
+        # Not torch's own text: it suggests `weights_only=False`, the one thing never to do here.
+        raise PipelineError(
+            f"{where / TORCH_WEIGHTS_FILE}: not a plain torch state dict ({type(error).__name__}: it needs "
+            "more than tensors and plain containers); refusing to load"
+        ) from None
+    if not isinstance(weights, dict):
+        raise PipelineError(f"{where / TORCH_WEIGHTS_FILE}: not a torch state dict; refusing to load")
+    return weights
+
+
+def check_model_format(files: dict[str, bytes], where: Path = MODEL_DIR) -> None:
+    """Refuse, before anything is built, a model file in a format that could run code: a
+    scikit-learn file that is not skops or names an untrusted type, torch weights that are
+    not a plain state dict. ``serve`` calls it before it starts listening."""
+    kind = parse_meta(files, where).get("kind")
+    if kind == "sklearn" and SKLEARN_FILE in files:
+        from train.sklearn_models import check_pipeline_file
+
+        check_pipeline_file(files[SKLEARN_FILE], str(where / SKLEARN_FILE))
+    elif kind == "torch" and TORCH_WEIGHTS_FILE in files:
+        torch_weights(files, where)
 
 
 @dataclass(frozen=True)
@@ -177,11 +235,11 @@ class Kind:
     """How a kind of model folder (``meta.json``'s ``kind``) is stored and loaded."""
 
     files: tuple[str, ...]
-    load: Callable[[dict[str, bytes], dict[str, Any]], Scorer]
+    load: Callable[[dict[str, bytes], dict[str, Any], Path], Scorer]
 
 
-# Every scikit-learn model is pickled (kind sklearn); a model that is not picklable gets a kind
-# of its own here: its files, its save function above and its loader.
+# Every scikit-learn model is a skops file (kind sklearn); a model that skops cannot save gets a
+# kind of its own here: its files, its save function above and its loader.
 KINDS = {
     "sklearn": Kind((SKLEARN_FILE,), load_sklearn_scorer),
     "torch": Kind((TORCH_WEIGHTS_FILE, TORCH_VOCAB_FILE), load_torch_scorer),
@@ -196,8 +254,8 @@ def read_meta(model_dir: Path = MODEL_DIR) -> dict[str, Any]:
         raise PipelineError(f"{path}: not found (run the train stage first)") from None
 
 
-def scorer_from_files(files: dict[str, bytes], where: Path = MODEL_DIR) -> Scorer:
-    """The model held by ``files`` (a model folder's contents), after the integrity check."""
+def check_files(files: dict[str, bytes], where: Path = MODEL_DIR) -> dict[str, Any]:
+    """A known kind, its files present, each matching the manifest; return the metadata."""
     meta = parse_meta(files, where)
     kind = meta.get("kind", "")
     if kind not in KINDS:
@@ -206,11 +264,62 @@ def scorer_from_files(files: dict[str, bytes], where: Path = MODEL_DIR) -> Score
         if name not in files:
             raise PipelineError(f"{where / name}: not found (model/ is incomplete: run the train stage)")
     verify_manifest(files, where)
-    # Only after verify_manifest: these bytes are the ones train wrote (a pickle is code).
-    return KINDS[kind].load(files, meta)
+    return meta
 
 
-def load_scorer(model_dir: Path = MODEL_DIR) -> Scorer:
+def scorer_from_files(files: dict[str, bytes], where: Path = MODEL_DIR) -> Scorer:
+    """The model held by ``files`` (a model folder's contents), after the integrity check."""
+    meta = check_files(files, where)
+    # Only after verify_manifest: these bytes are the ones the manifest lists.
+    return KINDS[meta["kind"]].load(files, meta, where)
+
+
+def locked_model_md5(lock_text: str | None, where: str) -> str | None:
+    """``dvc.lock``'s md5 of the ``model`` output (train stage), or None if it has none."""
+    if lock_text is None:
+        return None
+    try:
+        outs = (parse_yaml_as_dvc(lock_text) or {})["stages"]["train"]["outs"]
+    except (YAMLError, KeyError, TypeError):
+        raise PipelineError(f"{where}: no train stage outputs in it") from None
+    for out in outs:
+        if isinstance(out, dict) and out.get("path") == str(MODEL_DIR):
+            return str(out.get("md5"))
+    return None
+
+
+def check_locked(files: dict[str, bytes], where: Path, lock_file: Path = LOCK_FILE) -> str:
+    """Refuse ``files`` unless their DVC hash is ``lock_file``'s record of ``model``; return it."""
+    text = lock_file.read_text() if lock_file.is_file() else None
+    expected = locked_model_md5(text, str(lock_file))
+    actual = dvc_dir_md5(files)
+    if expected is None:
+        raise PipelineError(
+            f"{where}: {lock_file} records no model, so nothing vouches for this folder; refusing to load "
+            f"(run `dvc repro`, or pass {UNLOCKED_FLAG} if you trained it here with `python -m train`)"
+        )
+    if actual != expected:
+        raise PipelineError(
+            f"{where}: DVC hash {actual} is not the one {lock_file} records ({expected}); refusing to load "
+            f"(run `dvc checkout {MODEL_DIR}` or `dvc repro`, or pass {UNLOCKED_FLAG} if you trained it "
+            "here with `python -m train`)"
+        )
+    return actual
+
+
+def read_trusted_model(
+    model_dir: Path = MODEL_DIR, unlocked: bool = False, lock_file: Path = LOCK_FILE
+) -> dict[str, bytes]:
+    """The files of ``model_dir``, after the manifest and (unless ``unlocked``) the dvc.lock check."""
+    files = read_model_files(model_dir)
+    check_files(files, model_dir)
+    if not unlocked:
+        check_locked(files, model_dir, lock_file)
+    return files
+
+
+def load_scorer(model_dir: Path = MODEL_DIR, unlocked: bool = False) -> Scorer:
     """The model in ``model_dir`` as a ``Scorer``, whatever its kind, once every file matches
-    the folder's manifest; errors name the file."""
-    return scorer_from_files(read_model_files(model_dir), model_dir)
+    the folder's manifest and the folder matches dvc.lock (unless ``unlocked``); errors name
+    the file."""
+    return scorer_from_files(read_trusted_model(model_dir, unlocked), model_dir)

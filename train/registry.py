@@ -30,7 +30,7 @@ from sklearn.svm import LinearSVC
 from common.errors import PipelineError
 from common.params import MODEL_NAMES, TrainParams, as_dict
 from train.curves import sklearn_curves
-from train.model_store import save_sklearn, save_torch
+from train.model_store import sklearn_files, torch_files
 from train.sklearn_models import fit_pipeline, positive_scores, score_threshold, text_pipeline
 
 CHECKPOINT_DIR = Path("checkpoints")
@@ -38,9 +38,11 @@ log = logging.getLogger(__name__)
 Data = tuple[list[str], np.ndarray]
 Curves = list[dict[str, float | int]]
 OnVirtualEpoch = Callable[[Curves], None]
+ModelFiles = dict[str, bytes]
 # (train.*, train split, valid split, called after each virtual epoch) -> (curves, the
-# checkpoint files the run keeps); it writes model/.
-Trainer = Callable[[TrainParams, Data, Data, OnVirtualEpoch], tuple[Curves, tuple[str, ...]]]
+# checkpoint files the run keeps, model/'s files); the train stage writes model/ and the
+# metrics from them as one unit (train/__main__.py).
+Trainer = Callable[[TrainParams, Data, Data, OnVirtualEpoch], tuple[Curves, tuple[str, ...], ModelFiles]]
 # (the model's params section, train.seed) -> an unfitted scikit-learn classifier.
 Classifier = Callable[[Any, int], Any]
 
@@ -73,7 +75,7 @@ def build_pipeline(settings: TrainParams) -> Pipeline:
 
 def train_sklearn(
     settings: TrainParams, train: Data, valid: Data, on_virtual_epoch: OnVirtualEpoch
-) -> tuple[Curves, tuple[str, ...]]:
+) -> tuple[Curves, tuple[str, ...], ModelFiles]:
     pipeline = fit_pipeline(build_pipeline(settings), *train)
     predicted = positive_scores(pipeline, valid[0]) >= score_threshold(pipeline)
     valid_accuracy = float(np.mean(predicted == valid[1]))
@@ -86,9 +88,9 @@ def train_sklearn(
         "train_rows": len(train[0]),
         "valid_accuracy": round(valid_accuracy, 6),
     }
-    save_sklearn(pipeline, meta)
+    files = sklearn_files(pipeline, meta)
     on_virtual_epoch(curves)  # its single step
-    return curves, ()
+    return curves, (), files
 
 
 def omit(values: dict[str, object], names: tuple[str, ...]) -> dict[str, object]:
@@ -97,7 +99,7 @@ def omit(values: dict[str, object], names: tuple[str, ...]) -> dict[str, object]
 
 def train_torch(
     settings: TrainParams, train: Data, valid: Data, on_virtual_epoch: OnVirtualEpoch
-) -> tuple[Curves, tuple[str, ...]]:
+) -> tuple[Curves, tuple[str, ...], ModelFiles]:
     """Train the torch model; return its curves and the checkpoint files the run keeps."""
     # Imported here so that the scikit-learn models do not pay for importing torch.
     from train.torch_loop import NOT_FINGERPRINTED, state_dict_bytes, train_torch_model
@@ -124,8 +126,8 @@ def train_torch(
         "valid_accuracy": best["valid_accuracy"],
         "valid_loss": best["valid_loss"],
     }
-    save_torch(state_dict_bytes(trained.state), trained.vocabulary.to_json(), meta)
-    return trained.curves, trained.kept_checkpoints
+    files = torch_files(state_dict_bytes(trained.state), trained.vocabulary.to_json(), meta)
+    return trained.curves, trained.kept_checkpoints, files
 
 
 def launch_torch(settings: TrainParams) -> bool:

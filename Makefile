@@ -13,7 +13,9 @@ TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 EXTRAS ?=
 # Installs the core plus the extras named after it, into .venv, when anything is missing or
 # the pins changed; otherwise it returns at once.
-INSTALL = @PATH="$(BASE_PATH)" $(PYTHON) scripts/install.py --venv $(VENV) --torch-index-url "$(TORCH_INDEX_URL)" --extras
+# This Makefile's folder ("./" as a rule): `make -f path/to/Makefile hooks` works from anywhere.
+HERE := $(dir $(lastword $(MAKEFILE_LIST)))
+INSTALL = @PATH="$(BASE_PATH)" $(PYTHON) $(HERE)scripts/install.py --venv $(VENV) --torch-index-url "$(TORCH_INDEX_URL)" --extras
 # Stage commands in dvc.yaml call `python`: make it the project's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 

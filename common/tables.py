@@ -598,8 +598,10 @@ def _header_names(path: Path, fmt: InputFormat) -> list[str]:
     with _open_bytes(path, fmt.compression) as stream:
         head = stream.read(1 << 20)
     header = re.split(rb"\r\n?|\n", head, maxsplit=1)[0]  # LF, CRLF or CR line ends
+    # One line needs no thread pool (check_params reads only this, then exits at once).
     table = pacsv.read_csv(
         pa.py_buffer(header + b"\n"),
+        read_options=pacsv.ReadOptions(use_threads=False),
         parse_options=pacsv.ParseOptions(delimiter=parse.delimiter),
         convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=False),
     )

@@ -34,7 +34,7 @@ def scored_input(tmp_path: Path) -> tuple[Path, Path]:
 def command(tmp_path: Path, model: Path, source: Path) -> list[str]:
     output = tmp_path / "scored.parquet"
     return [sys.executable, "-m", "predict", "--input", str(source), "--output", str(output),
-            "--key", "id", "--text-column", "text", "--model", str(model)]  # fmt: skip
+            "--key", "id", "--text-column", "text", "--model", str(model), "--unlocked-model"]  # fmt: skip
 
 
 def test_predict_shows_rows_rate_and_eta_on_a_terminal_only(tmp_path: Path) -> None:
@@ -44,8 +44,9 @@ def test_predict_shows_rows_rate_and_eta_on_a_terminal_only(tmp_path: Path) -> N
     leader, follower = pty.openpty()
     # A terminal of 24 x 120 (a fresh pty is 0 x 0, where tqdm draws an empty line).
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    # Read while it runs: a pty holds a few KiB, and a writer that fills it blocks for good.
     try:
-        done = subprocess.run(
+        done = subprocess.Popen(
             command(tmp_path, model, source),
             cwd=tmp_path,
             env=env,
@@ -62,6 +63,7 @@ def test_predict_shows_rows_rate_and_eta_on_a_terminal_only(tmp_path: Path) -> N
             if not data:
                 break
             shown += data
+        done.wait(timeout=300)
     finally:
         os.close(leader)
     assert done.returncode == 0, shown.decode(errors="replace")

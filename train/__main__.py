@@ -11,6 +11,7 @@ model): the folder is never empty, which DVC would warn about on every run.
 
 from __future__ import annotations
 
+import os
 from functools import partial
 
 from common.atomic import atomic_outputs, dumps_json, write_bytes_atomic, write_json_atomic
@@ -36,6 +37,11 @@ def main() -> None:
     model = MODELS[params.train.model]  # train/registry.py
     if model.launch is not None and model.launch(params.train):
         return  # e.g. N torch workers under torch.distributed.run did the stage
+    if int(os.environ.get("RANK", "0")) > 0:
+        # A torch.distributed.run worker beside rank 0 (train/distributed.py): it trains, and
+        # touches no output, not even a stale temp path, which may be rank 0's own new one.
+        model.train(params.train, train, valid, lambda curves: None)
+        return
     # Every output of the stage (dvc.yaml's train outs but the persisted checkpoints/) is
     # replaced as one unit. DVCLive rewrites its metrics file in place after each virtual epoch
     # (for `dvc exp show`), so the set is marked incomplete from the start (a SIGKILL leaves it

@@ -155,14 +155,34 @@ def make_repo(dest: Path, synthetic_rows: int = 3000) -> Repo:
     return repo
 
 
+def copy_repo(template: Path, dest: Path) -> Repo:
+    """A copy of the repository ``template``: its git history, workspace and DVC cache."""
+    shutil.copytree(template, dest, symlinks=True)
+    return Repo(dest)
+
+
+@pytest.fixture(scope="session")
+def pipeline_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository copy after ``dvc repro`` of the default pipeline, committed as "baseline
+    run": made once per test process (about 30 s), never changed; tests take copies of it
+    (``repo_factory(built=True)``, ``built_repo``) instead of each running the same pipeline."""
+    repo = make_repo(tmp_path_factory.mktemp("template") / "repo")
+    repo.dvc("repro")
+    repo.commit("baseline run")
+    return repo.path
+
+
 @pytest.fixture
-def repo_factory(tmp_path: Path) -> Callable[..., Repo]:
-    """Make fresh repository copies: ``repo_factory(synthetic_rows=...)``."""
+def repo_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., Repo]:
+    """Make fresh repository copies: ``repo_factory(synthetic_rows=...)``; with ``built=True``,
+    a copy of ``pipeline_template`` (the default pipeline already run and committed)."""
     count = 0
 
-    def factory(synthetic_rows: int = 3000) -> Repo:
+    def factory(synthetic_rows: int = 3000, built: bool = False) -> Repo:
         nonlocal count
         count += 1
+        if built:
+            return copy_repo(request.getfixturevalue("pipeline_template"), tmp_path / f"repo{count}")
         return make_repo(tmp_path / f"repo{count}", synthetic_rows)
 
     return factory
@@ -171,6 +191,12 @@ def repo_factory(tmp_path: Path) -> Callable[..., Repo]:
 @pytest.fixture
 def repo(repo_factory: Callable[..., Repo]) -> Iterator[Repo]:
     yield repo_factory()
+
+
+@pytest.fixture
+def built_repo(repo_factory: Callable[..., Repo]) -> Iterator[Repo]:
+    """A copy of ``pipeline_template``: the default pipeline run and committed."""
+    yield repo_factory(built=True)
 
 
 # Flags a stage needs when it runs outside DVC: evaluate then loads a model/ that dvc.lock

@@ -24,9 +24,7 @@ def snapshot(repo: Repo) -> dict[str, bytes]:
 def test_a_bad_param_fails_before_dvc_deletes_any_output(
     repo_factory: Callable[..., Repo], command: str
 ) -> None:
-    repo = repo_factory()
-    repo.dvc("repro")
-    repo.commit("a full run")
+    repo = repo_factory(built=True)
     before = snapshot(repo)
     if command == "repro":
         repo.set_params(split={"modulus": 0})

@@ -140,10 +140,9 @@ def test_a_scikit_learn_model_logs_its_single_step(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_dvc_exp_show_shows_a_running_torch_experiments_latest_virtual_epoch(repo: Repo) -> None:
+def test_dvc_exp_show_shows_a_running_torch_experiments_latest_virtual_epoch(built_repo: Repo) -> None:
     checkpoints = 40
-    repo.dvc("repro")  # the data stages first, so that the run below is mostly training
-    repo.commit("baseline")
+    repo = built_repo  # the data stages first, so that the run below is mostly training
     run = ("exp", "run", "-n", "live-torch", "-S", "train.model=torch", "-S", "train.torch.stop_point=120")
     process = subprocess.Popen(
         ["dvc", *run, "-S", f"train.torch.checkpoints={checkpoints}"],

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests import conftest
-from tests.conftest import ROOT, Repo, make_repo, params, performance, split_report
+from tests.conftest import ROOT, Repo, copy_repo, params, performance, split_report
 
 pytestmark = pytest.mark.integration
 
@@ -32,11 +32,9 @@ def run_experiment(repo: Repo, name: str, *options: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def experiments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
+def experiments(tmp_path_factory: pytest.TempPathFactory, pipeline_template: Path) -> Iterator[Repo]:
     """A copy of the repository: the baseline committed on main, then the two original experiments."""
-    repo = make_repo(tmp_path_factory.mktemp("experiments") / "repo", synthetic_rows=3000)
-    repo.dvc("repro")
-    repo.commit("baseline run")
+    repo = copy_repo(pipeline_template, tmp_path_factory.mktemp("experiments") / "repo")
     run_experiment(repo, "more-test-data", *MORE_TEST_DATA)
     run_experiment(repo, "svm", *SVM)
     yield repo

@@ -80,8 +80,7 @@ def test_one_class_data_keeps_the_previous_outputs(repo_factory: Callable[..., R
 
 
 def test_a_failed_train_keeps_the_previous_model_and_metrics(repo_factory: Callable[..., Repo]) -> None:
-    repo = repo_factory()
-    repo.dvc("repro")
+    repo = repo_factory(built=True)
     before = snapshot(repo)
     # Valid params (check_params passes) that fail once training starts: no kept epoch 99.
     repo.set_params(train={"model": "torch", "torch": {"init_from": 99, "keep_checkpoints": "all"}})

@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from scripts.lock import lock_inputs, recorded_inputs
 from tests.conftest import ROOT, repo_files
@@ -42,7 +43,9 @@ def lock_pins() -> dict[str, set[str]]:
     for line in (ROOT / "requirements.lock").read_text().splitlines():
         if line and not line.startswith("#"):
             requirement = Requirement(line)
-            pins.setdefault(requirement.name, set()).update(spec.version for spec in requirement.specifier)
+            pins.setdefault(canonicalize_name(requirement.name), set()).update(
+                spec.version for spec in requirement.specifier
+            )
     return pins
 
 
@@ -54,9 +57,7 @@ def test_every_direct_pin_is_the_locked_version() -> None:
     pins = lock_pins()
     for requirement in declared():
         (spec,) = requirement.specifier
-        locked = {
-            version.split("+")[0] for version in pins.get(requirement.name.lower().replace("_", "-"), set())
-        }
+        locked = {version.split("+")[0] for version in pins.get(canonicalize_name(requirement.name), set())}
         assert spec.operator == "==" and spec.version in locked, f"{requirement}: the lock has {locked}"
 
 

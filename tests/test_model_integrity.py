@@ -130,9 +130,7 @@ def test_a_tampered_remote_model_is_refused_by_evaluate_predict_and_serve_withou
     client = s3_env.client()
     if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
         client.create_bucket(Bucket=BUCKET)
-    repo = repo_factory()
-    repo.dvc("repro")
-    repo.commit("run the pipeline")
+    repo = repo_factory(built=True)
     add_bare_origin(repo, tmp_path / "origin.git")
     repo.dvc("push")
     locked = yaml.safe_load((repo.path / "dvc.lock").read_text())["stages"]["train"]["outs"]

@@ -70,9 +70,7 @@ def top_level_plots(repo: Repo) -> dict[str, dict[str, Any]]:
 def test_plots_diff_of_three_experiments_draws_every_plot_in_headless_chromium(
     chromium_installed: None, repo_factory: Any, tmp_path: Path
 ) -> None:
-    repo = repo_factory(synthetic_rows=3000)
-    repo.dvc("repro")
-    repo.commit("baseline run")
+    repo = repo_factory(built=True)
     repo.dvc("exp", "run", "-n", "svm", "-S", "train.model=svm")
     repo.run("git", "checkout", "-q", "params.yaml")
     repo.dvc("exp", "run", "-n", "small-torch", *TORCH)

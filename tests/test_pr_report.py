@@ -128,9 +128,8 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 @pytest.mark.integration
-def test_render_on_a_pull_request_branch(repo: Repo, tmp_path: Path) -> None:
-    repo.dvc("repro")
-    repo.commit("main's pipeline run")
+def test_render_on_a_pull_request_branch(built_repo: Repo, tmp_path: Path) -> None:
+    repo = built_repo  # main's pipeline run, committed
     repo.run("git", "checkout", "-q", "-b", "svm")
     repo.set_params(train={"model": "svm"})
     repo.dvc("repro")

@@ -79,14 +79,13 @@ def wait_for_the_queue(repo: Repo, limit_s: float = 600) -> None:
     raise AssertionError(f"the queue did not finish:\n{status}")
 
 
-def test_the_readme_examples_run_as_written_in_order(repo: Repo) -> None:
+def test_the_readme_examples_run_as_written_in_order(built_repo: Repo) -> None:
+    repo = built_repo  # after `dvc repro`, committed
     commands = readme_commands()
     # What the README shows, so that a changed README changes this test's subject knowingly.
     assert commands[0].startswith("python -m predict --input data/raw/reviews.tsv")
     assert any(c.startswith("python -m serve &") for c in commands)
     assert any("--queue" in c and "train.model=logreg" in c for c in commands)
-    repo.dvc("repro")
-    repo.commit("a full run")
 
     port = free_port()
     script = "\n".join(

@@ -111,9 +111,7 @@ def test_dvc_exp_run_nb_shows_in_make_experiments(repo_factory: Callable[..., Re
     """The README's one-liner for the fourth model, under real dvc, and its column."""
     from tests.test_experiments import make
 
-    repo = repo_factory()
-    repo.dvc("repro")
-    repo.commit("baseline run")
+    repo = repo_factory(built=True)
     repo.dvc("exp", "run", "-n", "naive-bayes", "-S", "train.model=nb")
     found = repo.experiments()
     assert params(found["naive-bayes"])["train"]["model"] == "nb"

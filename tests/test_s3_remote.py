@@ -100,9 +100,7 @@ def test_experiment_shared_through_git_and_s3_remotes(
     repo_factory: Callable[..., Repo], s3_env: MotoServer, tmp_path: Path
 ) -> None:
     ensure_bucket(s3_env)
-    repo = repo_factory()
-    repo.dvc("repro")
-    repo.commit("baseline")
+    repo = repo_factory(built=True)
     add_bare_origin(repo, tmp_path / "origin.git")
     repo.dvc("push")
 

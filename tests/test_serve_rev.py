@@ -52,9 +52,7 @@ def replace_in_cache(repo: Repo, md5: str, data: bytes) -> None:
 def test_serve_an_experiment_and_a_branch_and_refuse_a_forged_cache(
     repo_factory: Callable[..., Repo], tmp_path: Path
 ) -> None:
-    repo = repo_factory()
-    repo.dvc("repro")
-    repo.commit("baseline")
+    repo = repo_factory(built=True)
     main_sha = repo.run("git", "rev-parse", "HEAD").stdout.strip()
     main_lock = (repo.path / "dvc.lock").read_text()
     main_listing = json.loads(

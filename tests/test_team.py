@@ -43,9 +43,7 @@ def test_two_clones_share_compare_promote_report_and_serve_experiments(
         client.create_bucket(Bucket=BUCKET)
 
     # Alice: the baseline on main, pushed to git and S3; two experiments, shared.
-    alice = repo_factory()
-    alice.dvc("repro")
-    alice.commit("baseline run")
+    alice = repo_factory(built=True)
     origin = tmp_path / "origin.git"
     add_bare_origin(alice, origin)
     alice.dvc("push")

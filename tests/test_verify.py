@@ -12,9 +12,8 @@ def verify(repo: Repo):
     return repo.run(sys.executable, "scripts/verify.py", check=False)
 
 
-def test_verify_says_every_artifact_is_identical_after_a_committed_run(repo: Repo) -> None:
-    repo.dvc("repro")
-    repo.commit("results")
+def test_verify_says_every_artifact_is_identical_after_a_committed_run(built_repo: Repo) -> None:
+    repo = built_repo  # the results committed
     result = verify(repo)
     assert result.returncode == 0, result.stdout + result.stderr
     report = result.stdout.split("against its dvc.lock", 1)[1]
@@ -23,9 +22,8 @@ def test_verify_says_every_artifact_is_identical_after_a_committed_run(repo: Rep
     assert "DIFFERENT" not in report
 
 
-def test_verify_names_the_artifact_file_and_metric_that_differ(repo: Repo) -> None:
-    repo.dvc("repro")
-    repo.commit("results")
+def test_verify_names_the_artifact_file_and_metric_that_differ(built_repo: Repo) -> None:
+    repo = built_repo  # the results committed
     committed = json.loads((repo.path / "metrics/model_performance.json").read_text())
     # A commit whose dvc.lock no longer matches what its params make: what verify is for.
     repo.set_params(train={"logreg": {"C": 0.01, "max_iter": 1000}})

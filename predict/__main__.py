@@ -23,10 +23,21 @@ from train.model_store import MODEL_DIR, UNLOCKED_FLAG, UNLOCKED_HELP
 STAGE_OUTPUT = Path("data/predictions/test.parquet")
 
 
+def local_output(value: str) -> Path:
+    """``--output``: a local path. A URL is refused without echoing it (it may hold a secret):
+    ``Path`` would turn ``s3://b/k`` into the local folder ``s3:/b/k``."""
+    if "://" in value:
+        raise PipelineError(
+            "--output: a URL is not supported: predictions are written to a local .parquet file (copy it "
+            "to s3:// afterwards, e.g. with `aws s3 cp`)"
+        )
+    return Path(value)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m predict", description=__doc__.splitlines()[0])
     parser.add_argument("--input", help="table to score: a path or s3://bucket/key (default: the test split)")
-    parser.add_argument("--output", type=Path, help=f"parquet file to write (default: {STAGE_OUTPUT})")
+    parser.add_argument("--output", help=f"parquet file to write (default: {STAGE_OUTPUT})")
     parser.add_argument(
         "--key",
         action="append",
@@ -50,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         raise PipelineError("--input and --output go together (neither: the predict stage's test split)")
     params = load_params() if args.input is None or Path(PARAMS_FILE).is_file() else Params()
     source = args.input or str(PREPARED_DIR / "test.parquet")
-    output = args.output or STAGE_OUTPUT
+    output = STAGE_OUTPUT if args.output is None else local_output(args.output)
     if output.suffix != ".parquet":
         raise PipelineError(f"--output: {output}: must be a .parquet file")
     if not source.startswith("s3://") and output.resolve() == Path(source).resolve():

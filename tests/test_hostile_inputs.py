@@ -66,6 +66,8 @@ def predict(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         ("in.csv", "--output: {}: must be a .parquet file"),
         ("in.parquet", "is the --input file; predictions would replace it"),
         ("model/x.parquet", "lies in the model folder model"),
+        # Written locally as ./s3:/… before, the password in a folder's name: now refused, unechoed.
+        ("s3://key:Secret42@bucket/o.parquet", "--output: a URL is not supported"),
     ],
 )
 def test_predict_refuses_an_output_over_its_input_or_inside_the_model(
@@ -81,6 +83,7 @@ def test_predict_refuses_an_output_over_its_input_or_inside_the_model(
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message.format(output) in lines[0], lines
+    assert "Secret42" not in result.stderr and not (tmp_path / "s3:").exists()
     assert (tmp_path / "in.parquet").read_bytes() == before
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
         "manifest.json",

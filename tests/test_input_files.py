@@ -257,10 +257,16 @@ def test_a_compressed_file_without_its_suffix_is_named_as_such(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("name", "data", "expected"),
     [
-        ("reviews.csv.gz", gzip.compress(b"Phrase,Sentiment\n" + b"a,4\n" * 50_000)[:-200], "Truncated"),
+        (
+            "reviews.csv.gz",
+            gzip.compress(b"Phrase,Sentiment\n" + b"a,4\n" * 50_000, mtime=0)[:-200],
+            "Truncated",
+        ),
         ("reviews.csv.gz", b"Phrase,Sentiment\na,4\n", "unknown compression method"),
         ("reviews.tsv.zst", b"\x28\xb5\x2f\xfdgarbage" * 10, "ZSTD decompress failed"),
     ],
+    # Named ids: pytest-xdist workers must collect the same test names.
+    ids=["truncated-gzip", "plain-text-named-gz", "garbage-zstd"],
 )
 def test_a_corrupt_compressed_file_is_one_line(tmp_path: Path, name: str, data: bytes, expected: str) -> None:
     folder = scratch(tmp_path, raw=data, raw_name=name)

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.errors import PipelineError
 from common.params import DataParams, Params
+
+if TYPE_CHECKING:  # check_params imports this module and must not load numpy (common/runtime.py)
+    import pyarrow as pa
 
 
 def needed_columns(params: Params) -> list[tuple[str, str]]:
@@ -52,3 +56,21 @@ def source_columns(data: DataParams) -> list[str] | None:
     from common.tables import header_names
 
     return header_names(path)
+
+
+def check_text_type(
+    schema: pa.Schema, column: str, setting: str, source: str, dictionary_ok: bool = False
+) -> None:
+    """Fail naming ``setting`` (the param or flag) unless ``column`` of ``schema`` holds text
+    (or only NULLs): the model's tokenizer takes strings, and bytes or numbers would fail deep
+    inside it. A CSV column of digits is read as numbers, so it is refused here too.
+    ``dictionary_ok``: a dictionary of strings (a pandas categorical) counts as text."""
+    import pyarrow as pa
+
+    kind = schema.field(column).type
+    if dictionary_ok and pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        raise PipelineError(f"{source}: column {column!r} ({setting}) holds bytes, not UTF-8 text")
+    if not (pa.types.is_null(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise PipelineError(f"{source}: column {column!r} ({setting}) has type {kind}; expected text")

@@ -38,6 +38,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from common.atomic import atomic_outputs
+from common.data_columns import check_text_type
 from common.errors import PipelineError
 from common.tables import PARQUET_BATCH_ROWS, BatchReader, check_input_file, read_whole, unreadable
 from predict import worker
@@ -93,6 +94,7 @@ def check_columns(
         raise PipelineError(
             f"{source}: text column {text_column!r} ({text_setting}) not found (columns: {', '.join(names)})"
         )
+    check_text_type(schema, text_column, text_setting, source, dictionary_ok=True)
 
 
 def check_batch(

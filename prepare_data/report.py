@@ -30,6 +30,8 @@ from prepare_data.split_plots import (
 )
 
 SPLITS = ("train", "valid", "test")
+# Why rows land in no split, in the order they are checked: each row is counted once.
+DROPPED = ("label_not_mapped", "null_text", "null_key", "not_sampled", "unassigned")
 # Below this many distinct keys per bucket, bucket sizes (and so split sizes and label
 # rates) vary a lot by chance. The article says "several times the modulus"; we take 10.
 KEYS_PER_BUCKET = 10
@@ -157,7 +159,7 @@ class SplitStats:
         self.label_counts = np.zeros((len(SPLITS), 2), np.int64)
         self.keys = SplitMembership()
         self.texts = SplitMembership()
-        self.dropped = {"label_not_mapped": 0, "null_key": 0, "not_sampled": 0, "unassigned": 0}
+        self.dropped = {name: 0 for name in DROPPED}
         self.rows_in_splits = 0
         self.text_lengths = TextLengths(len(SPLITS))
 
@@ -241,6 +243,8 @@ def check_report(report: Mapping[str, object], split: SplitParams, source: str) 
     warnings = []
     dropped = report["dropped"]
     rows = report["rows"]
+    if dropped["null_text"]:
+        warnings.append(f"{dropped['null_text']} rows have a NULL text and land in no split")
     if dropped["null_key"]:
         what = "split.time_column" if split.method == "sequential" else f"split.key {list(split.key)}"
         warnings.append(f"{dropped['null_key']} rows have a NULL in {what} and land in no split")

@@ -48,7 +48,7 @@ from common.params import DataParams, SplitParams
 from common.tables import check_input_file, input_format
 from prepare_data.hashing import fingerprint_strings, mix64, row_json
 from prepare_data.labels import LABEL
-from prepare_data.report import SPLITS, build_report, check_report, random_split, text_hashes
+from prepare_data.report import DROPPED, SPLITS, build_report, check_report, random_split, text_hashes
 from prepare_data.sequential import _positions, parse_times
 from prepare_data.split import check_columns, check_rows_left, output_schema
 from prepare_data.split_plots import LABEL_CDF_FILE, TEXT_LENGTH_CDF_FILE, label_cdf_rows, length_cdf_rows
@@ -367,39 +367,46 @@ def _run(
     split_index = F.lit(-1)
     for index, (lo, hi) in reversed(list(enumerate(split.ranges().values()))):
         split_index = F.when((position >= lo) & (position < hi), index).otherwise(split_index)
+    text = F.col(data.text_column)
     mapped = label.isNotNull()
+    usable = mapped & text.isNotNull()  # as locally, a row with no text lands in no split
     assigned = (
         assigned.withColumn(ROW, row)
         .withColumn(POSITIVE, label == 1)
-        .withColumn(SPLIT, F.when(mapped & ~null_key, split_index).otherwise(-1))
+        .withColumn(SPLIT, F.when(usable & ~null_key, split_index).otherwise(-1))
         .withColumn(KEY, key_column)
         .withColumn("__mapped", mapped)
-        .withColumn("__null_key", mapped & null_key)
-        .withColumn("__not_sampled", mapped & not_sampled)
+        .withColumn("__null_text", mapped & text.isNull())
+        .withColumn("__null_key", usable & null_key)
+        .withColumn("__not_sampled", usable & not_sampled)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     frame.unpersist()
-    text = F.col(data.text_column)
     totals = assigned.agg(
         F.count(F.lit(1)).alias("rows"),
         F.sum((~F.col("__mapped")).cast("long")).alias("label_not_mapped"),
+        F.sum(F.col("__null_text").cast("long")).alias("null_text"),
         F.sum(F.col("__null_key").cast("long")).alias("null_key"),
         F.sum(F.col("__not_sampled").cast("long")).alias("not_sampled"),
         F.sum(
-            (F.col("__mapped") & ~F.col("__null_key") & ~F.col("__not_sampled") & (F.col(SPLIT) < 0)).cast(
-                "long"
-            )
+            (
+                F.col("__mapped")
+                & ~F.col("__null_text")
+                & ~F.col("__null_key")
+                & ~F.col("__not_sampled")
+                & (F.col(SPLIT) < 0)
+            ).cast("long")
         ).alias("unassigned"),
         F.max(F.length(text)).alias("longest_text"),
     ).first()
     rows_read = int(totals["rows"])
-    dropped = {
-        name: int(totals[name] or 0) for name in ("label_not_mapped", "null_key", "not_sampled", "unassigned")
-    }
+    dropped = {name: int(totals[name] or 0) for name in DROPPED}
     if split.method == "sequential":
         _check_times(assigned, split, source)
     if not totals["longest_text"]:
-        raise PipelineError(f"{source}: column {data.text_column!r} (data.text_column) is empty in every row")
+        raise PipelineError(
+            f"{source}: column {data.text_column!r} (data.text_column) is empty or NULL in every row"
+        )
     check_rows_left(dropped, rows_read, data, split, source)
 
     kept = assigned.filter(F.col(SPLIT) >= 0)

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from common.data_columns import check_text_type
 from common.errors import PipelineError
 from common.params import DataParams, SplitParams
 from prepare_data.hashing import (
@@ -61,17 +62,7 @@ def check_columns(schema: pa.Schema, data: DataParams, split: SplitParams, sourc
             raise PipelineError(
                 f"{source}: column {column!r} ({key}) not found (columns: {', '.join(schema.names)})"
             )
-    text_type = schema.field(data.text_column).type
-    if pa.types.is_binary(text_type) or pa.types.is_large_binary(text_type):
-        raise PipelineError(
-            f"{source}: column {data.text_column!r} (data.text_column) holds bytes, not UTF-8 text"
-        )
-    if not (
-        pa.types.is_null(text_type) or pa.types.is_string(text_type) or pa.types.is_large_string(text_type)
-    ):
-        raise PipelineError(
-            f"{source}: column {data.text_column!r} (data.text_column) has type {text_type}; expected text"
-        )
+    check_text_type(schema, data.text_column, "data.text_column", source)
     if split.method == "hash":
         for name in split.key:
             try:
@@ -115,7 +106,16 @@ def assign_batch(
     except PipelineError as error:
         raise PipelineError(f"{source}: {error}") from None
     is_positive = numpy_bools(is_positive)
-    rows = np.flatnonzero(numpy_bools(is_negative) | is_positive)
+    mapped = numpy_bools(is_negative) | is_positive
+    label_not_mapped = batch.num_rows - int(np.count_nonzero(mapped))
+    # A row with no text (NULL, as parquet and JSON can hold) cannot be trained on or scored.
+    texts = batch.column(data.text_column)
+    null_text = 0
+    if texts.null_count:
+        has_text = numpy_bools(texts.is_valid())
+        null_text = int(np.count_nonzero(mapped & ~has_text))
+        mapped &= has_text
+    rows = np.flatnonzero(mapped)
     if split.method == "hash":
         try:
             keys, is_null = hash_keys(batch, rows, split.key)
@@ -135,7 +135,8 @@ def assign_batch(
     split_index[is_null] = -1
     not_sampled = ~is_null & (buckets < 0) if split.method == "hash" else np.zeros(len(rows), bool)
     dropped = {
-        "label_not_mapped": batch.num_rows - len(rows),
+        "label_not_mapped": label_not_mapped,
+        "null_text": null_text,
         "null_key": int(np.count_nonzero(is_null)),
         "not_sampled": int(np.count_nonzero(not_sampled)),
         "unassigned": int(np.count_nonzero(~is_null & ~not_sampled & (split_index < 0))),
@@ -220,7 +221,7 @@ def split_stream(
                 start += count
         if not has_text:
             raise PipelineError(
-                f"{source}: column {data.text_column!r} (data.text_column) is empty in every row"
+                f"{source}: column {data.text_column!r} (data.text_column) is empty or NULL in every row"
             )
         writers.start_closing()  # the last row groups are written while the report is finished
         stats_worker.drain()
@@ -263,14 +264,20 @@ def _add_stats(
 def check_rows_left(
     dropped: dict[str, int], rows_read: int, data: DataParams, split: SplitParams, source: str
 ) -> None:
-    """Fail, naming the params at fault, when label mapping or NULL keys left no usable row."""
+    """Fail, naming the params at fault, when label mapping, NULL texts or NULL keys left no
+    usable row."""
     if dropped["label_not_mapped"] == rows_read:
         raise PipelineError(
             f"{source}: no rows left after label mapping: column {data.label_column!r} has none of "
             f"{list(data.negative_labels)} (data.negative_labels) or {list(data.positive_labels)} "
             "(data.positive_labels)"
         )
-    if dropped["null_key"] == rows_read - dropped["label_not_mapped"]:
+    with_label = rows_read - dropped["label_not_mapped"]
+    if dropped["null_text"] == with_label:
+        raise PipelineError(
+            f"{source}: column {data.text_column!r} (data.text_column) is NULL in every row with a label"
+        )
+    if dropped["null_key"] == with_label - dropped["null_text"]:
         what = (
             f"split.time_column {split.time_column!r}"
             if split.method == "sequential"

@@ -1,6 +1,6 @@
 """The configured split as SQL: ``python -m prepare_data.sql`` prints it for BigQuery and Spark SQL.
 
-The query gives every input row with a mapped label its ``label`` (0/1) and ``split``
+The query gives every input row with a mapped label and a text (not NULL) its ``label`` (0/1) and ``split``
 (``train``, ``valid`` or ``test``); rows of no split are left out, as the local engine
 leaves them out. It spells the same definition as ``prepare_data.hashing``:
 
@@ -19,7 +19,6 @@ the printed query and the engine cannot drift apart.
 
 from __future__ import annotations
 
-import sys
 import typing
 from collections.abc import Sequence
 
@@ -170,7 +169,7 @@ def split_query(
         f"{positioned}\n"
         "  )\n"
         ")\n"
-        f"WHERE {LABEL} IS NOT NULL AND {SPLIT_COLUMN} IS NOT NULL"
+        f"WHERE {LABEL} IS NOT NULL AND {SPLIT_COLUMN} IS NOT NULL AND {identifier(data.text_column)} IS NOT NULL"
     )
 
 
@@ -223,4 +222,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     run_stage("prepare_data.sql", main)
-    sys.exit(0)

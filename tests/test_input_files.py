@@ -194,7 +194,9 @@ def test_duplicate_column_names_are_refused(tmp_path: Path) -> None:
 
 def test_an_entirely_empty_text_column_is_refused_by_prepare_data(tmp_path: Path) -> None:
     folder = scratch(tmp_path, raw="PhraseId\tSentenceId\tPhrase\tSentiment\n1\t1\t\t4\n2\t2\t\t0\n")
-    assert_fails_cleanly("prepare_data", folder, "column 'Phrase' (data.text_column) is empty in every row")
+    assert_fails_cleanly(
+        "prepare_data", folder, "column 'Phrase' (data.text_column) is empty or NULL in every row"
+    )
 
 
 def test_parquet_bytes_in_a_csv_name_the_mistake_without_printing_them(tmp_path: Path) -> None:

@@ -166,6 +166,21 @@ def test_a_key_of_several_columns_is_unique_as_a_whole(tmp_path: Path, model_dir
             ["--key", "id"],
             "text column 'text' (--text-column) not found",
         ),
+        (
+            pa.table({"id": [1, 2], "text": [10, 20]}),
+            ["--key", "id"],
+            "column 'text' (--text-column) has type int64; expected text",
+        ),
+        (
+            pa.table({"id": [1, 2], "text": [["a"], ["b"]]}),
+            ["--key", "id"],
+            "column 'text' (--text-column) has type list<element: string>; expected text",
+        ),
+        (
+            pa.table({"id": [1, 2], "text": [b"a", b"b"]}),
+            ["--key", "id"],
+            "column 'text' (--text-column) holds bytes, not UTF-8 text",
+        ),
     ],
 )
 def test_bad_input_is_one_line_naming_column_and_row(

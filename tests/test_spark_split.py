@@ -130,6 +130,7 @@ def test_spark_engine_gives_the_local_files_report_and_plots(
     files, report, plots = local_split(raw, DATA, split, tmp_path / "local")
     assert all(report["rows"].values()), report["rows"]  # every split has rows: a real comparison
     assert report["dropped"]["null_key"] > 0 or not split.key
+    assert report["dropped"]["null_text"] > 0
     spark_files, spark_report, spark_plots = on_spark(spark, raw, DATA, split, tmp_path / "spark")
     assert spark_report == report
     assert spark_plots == plots

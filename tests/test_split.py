@@ -162,7 +162,13 @@ def test_leakage_report_is_exact_on_a_hand_made_dataset() -> None:
     assert report["distinct_keys"] == {"train": 2, "valid": 1, "test": 1}
     assert report["ks_distance"] == {"train_valid": 0.25, "train_test": 0.25, "valid_test": 0.0}
     assert report["leakage"] == {"keys_in_several_splits": 0, "texts_in_several_splits": 2}
-    assert report["dropped"] == {"label_not_mapped": 1, "null_key": 0, "not_sampled": 0, "unassigned": 0}
+    assert report["dropped"] == {
+        "label_not_mapped": 1,
+        "null_text": 0,
+        "null_key": 0,
+        "not_sampled": 0,
+        "unassigned": 0,
+    }
     assert {name: t.num_rows for name, t in tables.items()} == report["rows"]
 
 
@@ -284,6 +290,37 @@ def test_null_keys_land_nowhere_and_are_counted() -> None:
     assert sum(t.num_rows for t in tables.values()) == 2
     assert report["dropped"]["null_key"] == 2
     assert any("2 rows have a NULL in split.key" in w for w in report["warnings"])
+
+
+def test_null_texts_land_nowhere_and_are_counted_once() -> None:
+    """A NULL text (parquet, JSON) cannot be trained on or scored: the row is dropped and
+    counted before its key, so train and predict never meet one."""
+    table = pa.table(
+        {
+            "SentenceId": [1, None, 3, 4, None, 6],
+            "Phrase": ["a", None, None, "d", "e", ""],
+            "Sentiment": [0, 4, 2, 4, 0, 4],
+        }
+    )
+    tables, report = prepare(table, DATA, HASH)
+    assert sum(t.num_rows for t in tables.values()) == 3  # rows 1, 4 and 6: an empty text is a text
+    assert all(t["Phrase"].null_count == 0 for t in tables.values())
+    assert report["dropped"] == {
+        "label_not_mapped": 1,  # row 3: NULL text too, but counted once, as unmapped
+        "null_text": 1,
+        "null_key": 1,
+        "not_sampled": 0,
+        "unassigned": 0,
+    }
+    assert "1 rows have a NULL text and land in no split" in report["warnings"]
+
+
+def test_null_texts_in_every_labelled_row_name_the_column() -> None:
+    table = pa.table({"SentenceId": [1, 2, 3], "Phrase": [None, None, "unlabelled"], "Sentiment": [0, 4, 2]})
+    with pytest.raises(
+        PipelineError, match=r"column 'Phrase' \(data.text_column\) is NULL in every row with a label"
+    ):
+        prepare(table, DATA, HASH)
 
 
 def test_too_few_keys_and_ks_warnings() -> None:

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from common.errors import PipelineError
+from common.errors import PipelineError, exit_now
 
 log = logging.getLogger(__name__)
 # torch.distributed.run sets these in every worker it starts.
@@ -162,7 +162,4 @@ def finish(world: World) -> None:
     if world.is_main:
         dist.destroy_process_group()
         return
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    exit_now(0)

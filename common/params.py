@@ -42,6 +42,10 @@ class DataParams:
     def validate(self, key: str) -> None:
         if self.synthetic_rows < 1:
             raise PipelineError(f"{key}.synthetic_rows: must be at least 1, got {self.synthetic_rows}")
+        if self.text_column == self.label_column:
+            raise PipelineError(
+                f"{key}.label_column: is {self.label_column!r}, the same column as {key}.text_column"
+            )
         if not self.negative_labels or not self.positive_labels:
             raise PipelineError(f"{key}: negative_labels and positive_labels must not be empty")
         # By text: `[4]` and `["4"]` match the same rows of a string label column.

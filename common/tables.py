@@ -564,32 +564,71 @@ def diagnose(path: Path, error: Exception) -> PipelineError:
             f"{path}: row {row} (line {line}): expected {expected} fields, got {len(fields)}: "
             f"{_printable(text, 80)}"
         )
+    unclosed = _find_unclosed_quote(path, fmt)
+    if unclosed is not None:
+        return PipelineError(
+            f'{path}: row {unclosed[0]} (line {unclosed[1]}) opens a quoted field (") that the file never '
+            'closes; add the closing quote, or double a quote inside a quoted field ("")'
+        )
     return unreadable(path, error)
 
 
-def _find_long_row(path: Path, fmt: InputFormat) -> tuple[int, int, int, list[str]] | None:
-    """(row, line, header fields, fields) of the first row with more fields than the header,
-    if any. Python's csv module splits rows as pandas does (quotes, ``\r``, ``\n``, ``\r\n``)
-    and counts the lines; it is slow, but runs only once a file has failed."""
+class _CsvRowError(csv.Error):
+    """Python's csv module failed on the row that starts at ``row`` (0: the header), ``line``."""
+
+    def __init__(self, row: int, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.row, self.line = row, line
+
+
+def _csv_rows(path: Path, fmt: InputFormat, strict: bool = False) -> Iterator[tuple[int, int, list[str]]]:
+    """(row, line, fields) of each row of a delimited file, the header as row 0, blank lines
+    skipped as pandas skips them. Python's csv module splits rows as pandas does (quotes,
+    ``\r``, ``\n``, ``\r\n``) and counts the lines; it is slow, but runs only once a file has
+    failed. ``strict``: fail (``_CsvRowError``) where the file ends inside a quoted field."""
     delimiter = csv_options(path)[1].delimiter
     previous = csv.field_size_limit((1 << 31) - 1)
     with contextlib.ExitStack() as restore, _open_bytes(path, fmt.compression) as raw:
         restore.callback(csv.field_size_limit, previous)
         text = io.TextIOWrapper(typing.cast(typing.BinaryIO, raw), encoding="utf-8-sig", newline="")
-        reader = csv.reader(text, delimiter=delimiter, strict=False)
+        reader = csv.reader(text, delimiter=delimiter, strict=strict)
+        row, line = 0, 1
         try:
-            expected = len(next(reader))
-            row, line = 0, reader.line_num + 1
             for fields in reader:
-                if fields and not (
-                    len(fields) == 1 and not fields[0].strip(" \t")
-                ):  # pandas skips blank lines
+                if fields and not (len(fields) == 1 and not fields[0].strip(" \t")):
+                    yield row, line, fields
                     row += 1
-                    if len(fields) > expected:
-                        return row, line, expected, fields
                 line = reader.line_num + 1
-        except (csv.Error, UnicodeDecodeError, StopIteration):
-            return None
+        except csv.Error as error:
+            raise _CsvRowError(row, line, str(error)) from None
+
+
+def _find_long_row(path: Path, fmt: InputFormat) -> tuple[int, int, int, list[str]] | None:
+    """(row, line, header fields, fields) of the first row with more fields than the header,
+    if any."""
+    expected = 0
+    try:
+        for row, line, fields in _csv_rows(path, fmt):
+            if row == 0:
+                expected = len(fields)
+            elif len(fields) > expected:
+                return row, line, expected, fields
+    except (csv.Error, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _find_unclosed_quote(path: Path, fmt: InputFormat) -> tuple[int, int] | None:
+    """(row, line) where a quoted field opens that the file never closes, if that is where
+    the file breaks (a quirk that pandas reads, such as ``"a"b``, makes it unknown: None)."""
+    try:
+        for _ in _csv_rows(path, fmt, strict=True):
+            pass
+    except _CsvRowError as error:
+        if "unexpected end of data" in str(error):
+            return error.row, error.line
+    except UnicodeDecodeError:
+        pass
     return None
 
 

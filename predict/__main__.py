@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> None:
     if (args.input is None) != (args.output is None):
         raise PipelineError("--input and --output go together (neither: the predict stage's test split)")
     params = load_params() if args.input is None or Path(PARAMS_FILE).is_file() else Params()
+    if args.input is not None and "://" in args.input and not args.input.startswith("s3://"):
+        raise PipelineError(
+            "--input: only a local path or an s3:// URL is read (the URL is not shown: it may hold a secret)"
+        )
     source = args.input or str(PREPARED_DIR / "test.parquet")
     output = STAGE_OUTPUT if args.output is None else local_output(args.output)
     if output.suffix != ".parquet":

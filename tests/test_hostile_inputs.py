@@ -92,6 +92,20 @@ def test_predict_refuses_an_output_over_its_input_or_inside_the_model(
     ]
 
 
+def test_predict_refuses_an_input_url_it_cannot_read_without_echoing_it(tmp_path: Path) -> None:
+    # Read as the local path https:/bob:… before, shown with the password in the error.
+    small_model(tmp_path / "model")
+    url = "https://bob:TopSecret42@example.com/reviews.csv"
+    result = predict(tmp_path, "--input", url, "--output", "o.parquet")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "predict: error: --input: only a local path or an s3:// URL is read (the URL is not shown: it may "
+        "hold a secret)"
+    ]
+    assert not (tmp_path / "o.parquet").exists()
+
+
 def test_predict_spills_beside_its_output_and_removes_a_killed_runs_spill(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

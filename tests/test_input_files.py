@@ -217,6 +217,17 @@ def test_a_wrong_field_count_in_a_later_chunk_names_its_row(tmp_path: Path) -> N
     assert_fails_cleanly("prepare_data", folder, "row 1500 (line 1501): expected 4 fields, got 5")
 
 
+@pytest.mark.parametrize("sep", ["\t", ","])
+def test_a_quote_never_closed_names_the_row_where_it_opens(tmp_path: Path, sep: str) -> None:
+    lines = [sep.join([str(i), str(i), f"phrase {i}", "4"]) for i in range(2000)]
+    lines[1499] = sep.join(["1500", "1500", '"an opened quote', "4"])
+    name = "reviews.tsv" if sep == "\t" else "reviews.csv"
+    folder = scratch(tmp_path, raw=sep.join(HEADER) + "\n" + "\n".join(lines) + "\n", raw_name=name)
+    assert_fails_cleanly(
+        "prepare_data", folder, 'row 1500 (line 1501) opens a quoted field (") that the file never closes'
+    )
+
+
 def compressed(data: bytes, suffix: str) -> bytes:
     if suffix == ".gz":
         return gzip.compress(data, mtime=0)

@@ -40,6 +40,10 @@ def test_the_committed_params_file_is_valid() -> None:
         ("split: {key: SentenceId}", "split.key: expected a list, got 'SentenceId'"),
         ("data: {synthetic_rows: '5'}", "data.synthetic_rows: expected an integer, got '5'"),
         ("data: {positive_labels: [0]}", "data: labels ['0'] are both negative and positive"),
+        (
+            "data: {label_column: Phrase}",
+            "data.label_column: is 'Phrase', the same column as data.text_column",
+        ),
         ("data: {sorce: x.tsv}", "data.sorce: unknown key"),
         ("trian: {}", "trian: unknown key"),
         ("train: [1, 2]", "train: expected a mapping, got list"),

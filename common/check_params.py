@@ -17,9 +17,9 @@ from pathlib import Path
 
 from common.atomic import write_bytes_atomic
 from common.data_columns import check_data_columns, source_columns
-from common.errors import run_stage
 from common.extras import check_extras
 from common.params import load_params
+from common.stage import run_stage
 
 CHECKED = Path("data/params.checked")
 

@@ -17,6 +17,10 @@ from typing import TYPE_CHECKING
 from common.errors import PipelineError
 from common.params import DataParams, Params
 
+# The columns of the embedded default data (prepare_data.synthetic): here, so that
+# check_params checks params against them without importing a stage.
+SYNTHETIC_COLUMNS = ("PhraseId", "SentenceId", "Phrase", "Sentiment")
+
 if TYPE_CHECKING:  # check_params imports this module and must not load numpy (common/runtime.py)
     import pyarrow as pa
 
@@ -47,9 +51,7 @@ def source_columns(data: DataParams) -> list[str] | None:
     columns, or a local file's header; None for an ``s3://`` object or a missing file (get_data
     checks those once it has them, and reports a missing file)."""
     if data.source == "synthetic":
-        from prepare_data.synthetic import COLUMNS
-
-        return list(COLUMNS)
+        return list(SYNTHETIC_COLUMNS)
     path = Path(data.source)
     if data.source.startswith("s3://") or not path.is_file():
         return None

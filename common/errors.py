@@ -1,15 +1,13 @@
-"""One error type for bad input, and the entry point that turns it into one clear line."""
+"""One error type for bad input; secrets kept out of messages; signals turned into exceptions."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import logging
-import os
 import re
 import signal
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import FrameType
 
 
@@ -17,62 +15,40 @@ class PipelineError(Exception):
     """Bad input or settings. The message names the file, column, row or key at fault."""
 
 
-def run_stage(name: str, main: Callable[[], None]) -> None:
-    """Run a stage's ``main``; on ``PipelineError`` print one line and exit non-zero."""
-    logging.basicConfig(level=logging.INFO, format=f"{name}: %(message)s", stream=sys.stderr, force=True)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_redact_record)
-    from common.runtime import check_runtime, log_overrides  # it imports this module
-
-    install_signal_handlers()
-    try:
-        log_overrides()
-        check_runtime()
-        main()
-        raise_if_interrupted()
-        code = 0
-    except PipelineError as error:
-        print(f"{name}: error: {redact_urls(str(error))}", file=sys.stderr)
-        code = 2
-    except OSError as error:  # disk full, read-only folder, permissions: the path and the reason
-        print(f"{name}: error: {redact_urls(describe_os_error(error))}", file=sys.stderr)
-        code = 2
-    except Interrupted as signalled:
-        print(f"{name}: interrupted ({signalled.name}); no output half-written", file=sys.stderr)
-        code = 128 + signalled.number
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted (SIGINT); no output half-written", file=sys.stderr)
-        code = 130
-    exit_now(code)
-
-
-def exit_now(code: int) -> None:
-    """Flush and end the process with ``code``, skipping the interpreter's teardown.
-
-    Every output is written and renamed by now, and every thread of ours joined. What is left
-    is C++ static destructors, where pyarrow's thread pools at times abort a process that has
-    finished its work (``terminate called without an active exception``, exit -6): once or
-    twice per full test suite on a loaded 2-core machine, in check_params, get_data and
-    predict, each after the stage's last line. A stage's exit code must say whether it
-    worked, so teardown is skipped, as ``os._exit`` does."""
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(code)
-
-
 # The user name and password of a URL (`http://KEY:SECRET@host`, `s3://KEY:SECRET@bucket`):
-# everything after `://` up to an `@`, within one token; and `user:password@` anywhere, for
-# a URL that lost its `//` (pathlib writes `data/https://u:p@host` as `data/https:/u:p@host`).
+# everything after `://` up to an `@`, within one token.
 _URL_USERINFO = re.compile(r"(?<=://)[^\s'\"@]*@")
-_USER_PASSWORD = re.compile(r"[^\s'\"/@:]+:[^\s'\"/@]+@")
+# What can sit before an `@` as `user:password`: one token, as long as it goes. A password may
+# hold `/` (AWS secret keys do), and pathlib writes `data/https://u:p@host` as `https:/u:p@host`.
+_BEFORE_AT = re.compile(r"[^\s'\"@]*\Z")
 # The query parameters that carry a signature or a token: presigned S3 (SigV4 and V2) and GCS
 # URLs, Azure SAS tokens, OAuth tokens in a URL.
 _SIGNED_QUERY = re.compile(
     r"(?i)([?&;](?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|"
-    r"x-goog-credential|signature|sig|access_token|token|awsaccesskeyid)=)[^\s'\"&#]*"
+    r"x-goog-credential|signature|sig|access_token|token|awsaccesskeyid|client_secret|api_key|"
+    r"apikey|password|secret)=)[^\s'\"&#]*"
 )
+# The longest line an error prints: a value read from a file or params.yaml can be any length.
+MAX_MESSAGE = 1000
+
+
+def _user_passwords(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each ``user:password@`` in ``text``: the token before an ``@`` that has a
+    ``:`` with something on each side. Linear in the text's length, where a regular expression
+    for the same backtracks (quadratic: 17 s for a 78,000-character line)."""
+    spans = []
+    position = 0
+    while (at := text.find("@", position)) >= 0:
+        match = _BEFORE_AT.search(text, position, at)
+        start = match.start() if match else at
+        colon = text.find(":", start + 1, at - 1)
+        while colon > start and text.startswith("//", colon + 1):  # a scheme: user info follows
+            start = colon + 3
+            colon = text.find(":", start + 1, at - 1)
+        if colon > start:
+            spans.append((start, at + 1))
+        position = at + 1
+    return spans
 
 
 def find_secret(text: str) -> str | None:
@@ -80,7 +56,7 @@ def find_secret(text: str) -> str | None:
     userinfo = _URL_USERINFO.search(text)
     if userinfo is not None and ":" in userinfo.group(0):
         return "a URL with a user name and password"
-    if _USER_PASSWORD.search(text):
+    if _user_passwords(text):
         return "a user name and password (user:password@)"
     if _SIGNED_QUERY.search(text):
         return "a signed URL (a signature or token in its query)"
@@ -91,11 +67,19 @@ def redact_urls(text: str) -> str:
     """``text`` with the credentials of every URL in it (``user:password@``, a signature or a
     token in the query) replaced by ``***``."""
     text = _URL_USERINFO.sub("***@", text)
-    text = _USER_PASSWORD.sub("***@", text)
+    for start, end in reversed(_user_passwords(text)):
+        text = f"{text[:start]}***@{text[end:]}"
     return _SIGNED_QUERY.sub(r"\1***", text)
 
 
-def _redact_record(record: logging.LogRecord) -> bool:
+def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut to ``limit`` characters, saying how many were cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def redact_record(record: logging.LogRecord) -> bool:
     """A logging filter: no log line shows a URL's credentials."""
     message = record.getMessage()
     if "@" in message or "=" in message:

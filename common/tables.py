@@ -42,7 +42,7 @@ import queue
 import re
 import threading
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +50,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from common.atomic import check_complete
 from common.errors import PipelineError
 from common.params import TABLE_SUFFIXES
+from common.prepared import RAW_DIR
 
 log = logging.getLogger(__name__)
 
@@ -766,14 +768,18 @@ T = typing.TypeVar("T")
 
 
 def read_whole(
-    path: str | Path, use: Callable[[pa.Schema, BatchReader], T], block_size: int | None = None
+    path: str | Path,
+    use: Callable[[pa.Schema, BatchReader], T],
+    block_size: int | None = None,
+    text_columns: Sequence[str] = (),
 ) -> T:
     """``use(schema, batches)`` of the file, read again with wider types each time a later value
     does not fit its column (``TypesWidened``): the result is that of the types inferred from
     the whole file. Read again too, padded, when a row is short, and with bigger streaming
     blocks when a row is longer than one (``_ReadAgain``). ``use`` must start afresh each time
-    (write to the start of its outputs)."""
-    column_types: dict[str, pa.DataType] | None = None
+    (write to the start of its outputs). ``text_columns`` of a CSV or TSV are read as written,
+    as strings (``00123`` stays ``00123``); a name the file lacks is ignored."""
+    column_types: dict[str, pa.DataType] | None = dict.fromkeys(text_columns, pa.string()) or None
     pad = False
     stream_block: int | None = None
     while True:
@@ -843,3 +849,12 @@ def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.R
             while True:
                 slots.get_nowait()
         thread.join()
+
+
+def find_raw_file(raw_dir: Path = RAW_DIR) -> Path:
+    """The table get_data wrote into ``raw_dir`` (data/raw): reviews.tsv, .csv or .parquet."""
+    check_complete(raw_dir)
+    found = sorted(p for p in raw_dir.glob("reviews.*") if table_suffix(p))
+    if not found:
+        raise PipelineError(f"{raw_dir}: no reviews.tsv/.csv/.parquet (run get_data first)")
+    return found[0]

@@ -12,9 +12,9 @@ import logging
 from pathlib import Path
 
 from common.atomic import atomic_outputs, check_complete, dumps_json
-from common.errors import run_stage
 from common.params import load_params
 from common.prepared import PREPARED_DIR, read_split, require_both_classes
+from common.stage import run_stage
 from evaluate.metrics import classification_metrics, confusion_rows, precision_recall_points, roc_points
 from train.model_store import MODEL_DIR, UNLOCKED_FLAG, UNLOCKED_HELP, load_scorer
 

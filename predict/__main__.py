@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common.errors import PipelineError, run_stage
+from common.errors import PipelineError
 from common.params import PARAMS_FILE, Params, load_params
 from common.prepared import PREPARED_DIR
+from common.stage import run_stage
 from predict.keyed import predict_file
 from train.model_store import MODEL_DIR, UNLOCKED_FLAG, UNLOCKED_HELP
 

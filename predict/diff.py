@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from common.errors import PipelineError, run_stage
+from common.errors import PipelineError
+from common.stage import run_stage
 
 PREDICTIONS = "data/predictions/test.parquet"
 WORKSPACE = "workspace"

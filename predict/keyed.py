@@ -90,6 +90,12 @@ def check_columns(
             )
         if name in SCORE_COLUMNS:
             raise PipelineError(f"{source}: key column {name!r} clashes with an output column")
+        kind = schema.field(name).type
+        if pa.types.is_nested(kind):  # a struct, list or map cannot be checked for duplicates
+            raise PipelineError(
+                f"{source}: key column {name!r} ({key_setting}) has type {kind}; a key must be text, a number, "
+                "a bool, a date or a time"
+            )
     if text_column not in names:
         raise PipelineError(
             f"{source}: text column {text_column!r} ({text_setting}) not found (columns: {', '.join(names)})"
@@ -141,7 +147,7 @@ def local_input(source: str) -> Iterator[Path]:
     if not source.startswith("s3://"):
         yield Path(source)
         return
-    from prepare_data.s3_source import download, parse_s3_url
+    from common.s3_source import download, parse_s3_url
 
     try:
         parsed = parse_s3_url(source)
@@ -273,6 +279,7 @@ def predict_file(
             with contextlib.closing(batches):
                 summary = score_all(schema, batches)
         else:
-            summary = read_whole(path, score_all)
+            # Keys come back as written (00123 stays 00123), and a text of digits is a text.
+            summary = read_whole(path, score_all, text_columns=[*keys, text_column])
     log.info("%s: %d rows scored (%d positive) -> %s", source, summary.rows, summary.positives, output)
     return summary

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
-from common.atomic import atomic_outputs, check_complete, dumps_json
-from common.errors import PipelineError, run_stage
+import pyarrow as pa
+
+from common.atomic import atomic_outputs, dumps_json
 from common.params import load_params
-from common.prepared import PREPARED_DIR, RAW_DIR
-from common.tables import read_whole, table_suffix
+from common.prepared import PREPARED_DIR
+from common.stage import run_stage
+from common.tables import find_raw_file, read_whole
 from prepare_data.report import SplitStats, require_both_labels, summary
 from prepare_data.split import SPLITS, split_stream
 from prepare_data.split_plots import PLOT_FILES
@@ -19,19 +22,18 @@ SPLIT_METRICS = Path("metrics/split.json")
 log = logging.getLogger(__name__)
 
 
-def find_raw_file(raw_dir: Path = RAW_DIR) -> Path:
-    check_complete(raw_dir)
-    found = sorted(p for p in raw_dir.glob("reviews.*") if table_suffix(p))
-    if not found:
-        raise PipelineError(f"{raw_dir}: no reviews.tsv/.csv/.parquet (run get_data first)")
-    return found[0]
-
-
 def main() -> None:
     reuse_freed_memory()
     params = load_params()
     raw = find_raw_file()
-    stats = SplitStats(params.split)
+
+    def split_file(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> tuple[dict, dict]:
+        # Counted afresh on each pass: read_whole reads a file again when a late value widens
+        # a column's type, and the report must count each row once.
+        stats = SplitStats(params.split)
+        report = split_stream(schema, batches, params.data, params.split, sinks, str(raw), stats=stats)
+        return report, stats.plot_data()  # the label's and the text length's CDF per split
+
     # data/prepared is replaced as a whole folder: its temp is beside it, not inside it (a
     # DVC output folder), and the splits, report and plot data are replaced as one set.
     with atomic_outputs(SPLIT_METRICS, *PLOT_FILES, dirs=(PREPARED_DIR,)) as temps:
@@ -42,13 +44,7 @@ def main() -> None:
 
             report, plot_data = spark_split(raw, params.data, params.split, sinks)
         else:
-            report = read_whole(
-                raw,
-                lambda schema, batches: split_stream(
-                    schema, batches, params.data, params.split, sinks, str(raw), stats=stats
-                ),
-            )
-            plot_data = stats.plot_data()  # the label's and the text length's CDF per split
+            report, plot_data = read_whole(raw, split_file)
         require_both_labels(report, str(raw))
         metrics_temp.write_text(dumps_json(report))
         for path, temp in zip(PLOT_FILES, plot_temps, strict=True):

@@ -2,7 +2,7 @@
 
 ``data.source: synthetic`` generates it; a local ``.tsv``/``.csv``/``.parquet`` path is
 validated and copied byte for byte, so the DVC cache holds exactly what was used; an
-``s3://bucket/key`` object is downloaded (``prepare_data.s3_source``), checked and validated
+``s3://bucket/key`` object is downloaded (``common.s3_source``), checked and validated
 the same way. For an s3:// source, ``data.source_dep`` must be the same URL: dvc.yaml makes it
 a dependency of this stage, so DVC re-runs it when the object's ETag changes.
 """
@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from common import s3_source
 from common.atomic import atomic_outputs
 from common.data_columns import check_data_columns
-from common.errors import PipelineError, run_stage
+from common.errors import PipelineError
 from common.params import DataParams, Params, check_data_source, load_params
 from common.prepared import RAW_DIR
+from common.stage import run_stage
 from common.tables import read_whole, table_suffix
-from prepare_data import s3_source
 from prepare_data.synthetic import generate_reviews, to_tsv
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ def _as_column_type(values: Sequence[int | str], column: pa.ChunkedArray | pa.Ar
 _CAST_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OverflowError)
 
 
-def _value_set(
+def value_set(
     values: Sequence[int | str], column: pa.ChunkedArray | pa.Array, name: str, key: str
 ) -> pa.Array:
     """``_as_column_type``, failing with one line that names ``key`` and the value that does
@@ -56,10 +56,10 @@ def _value_set(
 
 @functools.lru_cache(maxsize=64)
 def _typed_value_set(values: tuple[int | str, ...], kind: pa.DataType, name: str, key: str) -> pa.Array:
-    """``_value_set`` for a column of type ``kind``, built once per stream, not per batch: on
+    """``value_set`` for a column of type ``kind``, built once per stream, not per batch: on
     every batch it was 1.8% of the stage's samples at 10M rows (py-spy), its small calls
     waiting for the GIL that the stage's other threads hold."""
-    return _value_set(values, pa.nulls(0, kind), name, key)
+    return value_set(values, pa.nulls(0, kind), name, key)
 
 
 def label_mask(

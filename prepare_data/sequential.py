@@ -122,10 +122,10 @@ class TimeColumn:
         times = parse_times(column, self.name, self.source, first_row, self.kind)
         if self.kind is None and times.null_count < len(times):
             self.kind = times.type
-        return _positions(times, self.part)
+        return time_positions(times, self.part)
 
 
-def _positions(times: pa.Array, part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def time_positions(times: pa.Array, part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     is_null = times.is_null().to_numpy(zero_copy_only=False)
     positions = time_part(times, part).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     keys = pc.cast(times, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)

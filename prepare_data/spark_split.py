@@ -49,7 +49,7 @@ from common.tables import check_input_file, input_format
 from prepare_data.hashing import fingerprint_strings, mix64, row_json
 from prepare_data.labels import LABEL
 from prepare_data.report import DROPPED, SPLITS, build_report, check_report, random_split, text_hashes
-from prepare_data.sequential import _positions, parse_times
+from prepare_data.sequential import parse_times, time_positions
 from prepare_data.split import check_columns, check_rows_left, output_schema
 from prepare_data.split_plots import LABEL_CDF_FILE, TEXT_LENGTH_CDF_FILE, label_cdf_rows, length_cdf_rows
 from prepare_data.sql import BUCKET, FP, bucket, key_string, label_case
@@ -219,7 +219,7 @@ def time_fields_of(column: pa.Array, part: str) -> pa.StructArray:
         bad = np.array([v is not None and zoned[i] < 0 for i, v in enumerate(values)], bool)
     positions, is_null, keys = np.full(n, -1, np.int64), np.ones(n, bool), np.zeros(n, np.int64)
     for rows, times in groups:
-        p, null, k = _positions(times, part)
+        p, null, k = time_positions(times, part)
         positions[rows], is_null[rows], keys[rows] = p, null, k
         if pa.types.is_timestamp(times.type):
             zoned[rows[~null]] = 0 if times.type.tz is None else 1

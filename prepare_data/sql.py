@@ -24,8 +24,9 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from common.errors import PipelineError, run_stage
+from common.errors import PipelineError
 from common.params import DataParams, SplitParams, load_params
+from common.stage import run_stage
 from prepare_data.labels import LABEL
 
 Dialect = typing.Literal["bigquery", "spark"]
@@ -129,12 +130,12 @@ def typed_labels(
     """The params' labels in the label column's type (or as written, when it is unknown)."""
     if label_type is None:
         return list(labels)
-    from prepare_data.labels import _value_set  # the local engine's cast and its errors
+    from prepare_data.labels import value_set  # the local engine's cast and its errors
 
     if pa.types.is_dictionary(label_type):
         label_type = label_type.value_type
     key = "negative_labels" if which == 0 else "positive_labels"
-    return _value_set(labels, pa.nulls(0, label_type), column, key).to_pylist()
+    return value_set(labels, pa.nulls(0, label_type), column, key).to_pylist()
 
 
 def split_query(
@@ -175,8 +176,7 @@ def split_query(
 
 def raw_schema() -> pa.Schema | None:
     """The schema of ``data/raw``'s file as the local engine reads it, or None without one."""
-    from common.tables import open_batches
-    from prepare_data.__main__ import find_raw_file
+    from common.tables import find_raw_file, open_batches
 
     try:
         raw = find_raw_file()

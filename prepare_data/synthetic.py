@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.data_columns import SYNTHETIC_COLUMNS
+
 POSITIVE = {
     "brilliant": 2, "masterpiece": 2, "superb": 2, "wonderful": 2, "moving": 2, "delightful": 2,
     "stunning": 2, "hilarious": 2, "gripping": 2, "luminous": 2, "triumphant": 2, "unforgettable": 2,
@@ -38,7 +40,7 @@ NEUTRAL = (
 
 VOCABULARY = [*NEUTRAL, *POSITIVE, *NEGATIVE]
 POLARITY = np.array([0] * len(NEUTRAL) + list(POSITIVE.values()) + list(NEGATIVE.values()))
-COLUMNS = ("PhraseId", "SentenceId", "Phrase", "Sentiment")
+COLUMNS = SYNTHETIC_COLUMNS
 
 
 def _sentence_words(rng: np.random.Generator) -> np.ndarray:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import uvicorn
 
-from common.errors import PipelineError, run_stage
+from common.errors import PipelineError
+from common.stage import run_stage
 from serve.app import create_app
 from serve.model_source import revision_model, workspace_model
 from train.model_store import MODEL_DIR, UNLOCKED_FLAG, UNLOCKED_HELP
@@ -49,6 +50,25 @@ def port_number(text: str) -> int:
     return int(text)
 
 
+def batch_size(text: str) -> int:
+    """``--max-batch``: 1 to 1,000 texts per model call."""
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r}: not a whole number from 1 to 1000")
+    return int(text)
+
+
+def wait_ms(text: str) -> float:
+    """``--max-wait-ms``: 0 to 1,000 ms; more would hold every request that long or, with
+    ``inf``, for good."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1000:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"{text[:20]!r}: not a number of milliseconds from 0 to 1000")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m serve", description=__doc__.splitlines()[0])
     parser.add_argument("--rev", help="git commit, branch, tag or DVC experiment whose model to serve")
@@ -59,9 +79,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default=os.environ.get("SERVE_HOST", "127.0.0.1"))
     # A string default: argparse checks it with `port_number` too, so a bad SERVE_PORT is one line.
     parser.add_argument("--port", type=port_number, default=os.environ.get("SERVE_PORT", "8000"))
-    parser.add_argument("--max-batch", type=int, default=64, help="most single-text requests per model call")
     parser.add_argument(
-        "--max-wait-ms", type=float, default=0.0, help="extra wait for more texts to fill a batch (default 0)"
+        "--max-batch", type=batch_size, default=64, help="most single-text requests per model call (1-1000)"
+    )
+    parser.add_argument(
+        "--max-wait-ms",
+        type=wait_ms,
+        default=0.0,
+        help="extra wait for more texts to fill a batch (0-1000, default 0)",
     )
     parser.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
     return parser.parse_args(argv)

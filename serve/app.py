@@ -72,6 +72,17 @@ class Review(BaseModel):
     _check = field_validator("text")(check_review)
 
 
+def check_key(key: str | int) -> str | int:
+    """A key comes back in the answer, so it must be encodable: JSON's ``"\\udc80"`` decodes to a
+    lone surrogate, which no UTF-8 answer can hold (a 500 before this check)."""
+    if isinstance(key, str):
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be UTF-8 text: it holds a lone surrogate (\\ud800-\\udfff)") from None
+    return key
+
+
 class Prediction(BaseModel):
     prediction: str = Field(description="positive or negative")
     prediction_score: float = Field(ge=0, le=100, description="confidence in the predicted class, 0-100")
@@ -85,6 +96,7 @@ class Instance(BaseModel):
     text: ReviewText
 
     _check = field_validator("text")(check_review)
+    _check_key = field_validator("key")(check_key)
 
 
 class BatchRequest(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,6 +130,13 @@ def test_sentiment_neutral_after_the_first_chunk_is_a_string_label_as_in_the_who
     train = pq.read_table(folder / "data/prepared/train.parquet")
     assert train.schema.field("Sentiment").type == pa.string()
     assert "neutral" not in train.column("Sentiment").to_pylist()
+    # The file was read twice (the late value widened the column): its rows are counted once.
+    report = json.loads((folder / "metrics/split.json").read_text())
+    written = {
+        name: pq.read_metadata(folder / f"data/prepared/{name}.parquet").num_rows for name in report["rows"]
+    }
+    assert report["rows"] == written
+    assert sum(written.values()) + sum(report["dropped"].values()) == len(table)
 
 
 def test_a_bad_date_after_the_first_chunk_names_its_row(tmp_path: Path) -> None:

@@ -78,12 +78,23 @@ def test_keys_pass_through_unchanged_in_input_order_with_the_models_predictions(
         pacsv.write_csv(table, source, pacsv.WriteOptions(delimiter=delimiter, quoting_style="none"))
     out = run_ok(tmp_path, model_dir, source, "id", "name")
     assert out.column_names == ["id", "name", "score", "label", "prediction"]
-    assert out["id"].to_pylist() == [30, 10, 20, 40]
+    # A parquet key keeps its type; a CSV's is the text as written (see the next test).
+    assert out["id"].to_pylist() == ([30, 10, 20, 40] if suffix == ".parquet" else ["30", "10", "20", "40"])
     assert out["name"].to_pylist() == ["é", "日本", "b", "a"]
     assert out["label"].to_pylist() == [1, 0, 1, 0]
     assert out["prediction"].to_pylist() == ["positive", "negative", "positive", "negative"]
     expected, _ = load_scorer(model_dir, unlocked=True).predict(TEXTS)
     assert out["score"].to_pylist() == pytest.approx(expected.tolist())
+
+
+def test_csv_keys_come_back_as_written_so_leading_zeros_stay_distinct(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    # Read as numbers before, 00123 and 123 were one key (a false duplicate), and 1e3 came back as 1000.0.
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n00123,a wonderful film\n0456,a dull tedious mess\n123,good fun\n1e3,bad\n")
+    out = run_ok(tmp_path, model_dir, source, "id")
+    assert out["id"].to_pylist() == ["00123", "0456", "123", "1e3"]
 
 
 def test_many_batches_keep_order_and_find_a_duplicate_far_apart(tmp_path: Path, model_dir: Path) -> None:
@@ -175,6 +186,11 @@ def test_a_key_of_several_columns_is_unique_as_a_whole(tmp_path: Path, model_dir
             pa.table({"id": [1, 2], "text": [["a"], ["b"]]}),
             ["--key", "id"],
             "column 'text' (--text-column) has type list<element: string>; expected text",
+        ),
+        (
+            pa.table({"id": [{"a": 1}, {"a": 2}], "text": TEXTS[:2]}),
+            ["--key", "id"],
+            "key column 'id' (--key) has type struct<a: int64>; a key must be text, a number",
         ),
         (
             pa.table({"id": [1, 2], "text": [b"a", b"b"]}),

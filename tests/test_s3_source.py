@@ -19,8 +19,8 @@ import yaml
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
+from common import s3_source
 from common.errors import PipelineError
-from prepare_data import s3_source
 from prepare_data.synthetic import generate_reviews, to_tsv
 from tests import conftest
 from tests.conftest import ROOT, Repo

@@ -112,6 +112,12 @@ LONG = "x" * (MAX_TEXT_CHARS + 1)
             "instances.0.key: must be a string or an integer",
         ),
         ("/predict/batch", {"instances": [{"text": GOOD}]}, 422, "instances.0.key: Field required"),
+        (
+            "/predict/batch",
+            b'{"instances": [{"key": "r-\\udc80", "text": "a wonderful film"}]}',
+            422,
+            "instances.0.key: must be UTF-8 text: it holds a lone surrogate",
+        ),
         # Bodies FastAPI cannot decode answer 422 with a message too, not a bare 400.
         ("/predict", b"\xff\xfe{", 422, "body: not valid JSON"),
         ("/predict", b"[" * 100_000 + b"]" * 100_000, 422, "body: not valid JSON"),
@@ -284,6 +290,20 @@ def test_a_huge_rev_is_one_line(tmp_path: Path) -> None:
     result = refusal(["--rev", "a" * 100_000], ROOT)
     assert result.returncode == 2 and len(result.stderr) < 500, result.stderr[:500]
     assert "--rev: 'aaaa" in result.stderr and "not a commit, branch, tag or experiment name" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-wait-ms", "inf"], "--max-wait-ms: 'inf': not a number of milliseconds from 0 to 1000"),
+        (["--max-wait-ms", "nan"], "--max-wait-ms: 'nan': not a number of milliseconds from 0 to 1000"),
+        (["--max-batch", "-5"], "--max-batch: '-5': not a whole number from 1 to 1000"),
+    ],
+)
+def test_batching_settings_are_bounded(args: list[str], message: str) -> None:
+    # `inf` was accepted, and then every /predict waited for good.
+    result = refusal(args, ROOT)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
 def test_sigterm_finishes_the_requests_in_flight(model_dir: Path, tmp_path: Path) -> None:

@@ -15,9 +15,9 @@ import os
 from functools import partial
 
 from common.atomic import atomic_outputs, dumps_json, write_bytes_atomic, write_json_atomic
-from common.errors import run_stage
 from common.params import load_params
 from common.prepared import PREPARED_DIR, read_split, require_both_classes
+from common.stage import run_stage
 from train.curves import CURVES_FILE, SCHEDULE_FILE, schedule_rows
 from train.live import LIVE_METRICS, close_live, log_latest, open_live
 from train.model_store import MODEL_DIR, fill_model_dir

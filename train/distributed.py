@@ -35,7 +35,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from common.errors import PipelineError, exit_now
+from common.errors import PipelineError
+from common.stage import exit_now
 
 log = logging.getLogger(__name__)
 # torch.distributed.run sets these in every worker it starts.

@@ -1,0 +1,105 @@
+"""The code's layout holds: no import cycles, no private names across modules, and no stage
+importing another stage, except through the one door listed below.
+
+The imports are read from the code (``tests.test_dvc_deps``), function-level ones included:
+a cycle that works only because one of its imports sits inside a function is still a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import ROOT
+from tests.test_dvc_deps import imported_modules, module_file
+
+PACKAGES = ("common", "prepare_data", "train", "evaluate", "predict", "serve")
+# The stages that load a trained model do it through train's model store, which knows every
+# model's format and checks it against dvc.lock. The remaining step of issue 22 moves it, with
+# the model code, out of train into a package of its own.
+STAGE_DOORS = {"train.model_store"}
+
+
+def project_modules() -> dict[str, Path]:
+    modules = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).glob("*.py")):
+            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
+            modules[name] = path
+    return modules
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each project module and the project modules it imports (parent packages left out: a
+    module always loads its own package first)."""
+    graph = {}
+    for name, path in project_modules().items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        imported = {n for n in imported_modules(path, package) if module_file(n) is not None}
+        graph[name] = {n for n in imported if n != name and not name.startswith(f"{n}.")}
+        graph[name] -= {n for n in graph[name] if module_file(n).name == "__init__.py" and n in PACKAGES}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_there_are_no_import_cycles() -> None:
+    graph = import_graph()
+    assert len(graph) > 50  # every module was read
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_one() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_module_imports_another_modules_private_name() -> None:
+    private = []
+    for name, path in project_modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and module_file(node.module):
+                private += [f"{name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert private == []
+
+
+def test_common_imports_no_stage_and_stages_meet_only_through_the_model_store() -> None:
+    crossing = []
+    for name, targets in import_graph().items():
+        home = name.split(".")[0]
+        for target in targets:
+            other = target.split(".")[0]
+            if other in (home, "common"):
+                continue
+            if home == "common" or target not in STAGE_DOORS:
+                crossing.append(f"{name} -> {target}")
+    assert crossing == []

@@ -453,6 +453,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         options = get_args(tp)
         if value is None and type(None) in options:
             return None
+        others = [option for option in options if option is not type(None)]
+        if len(others) == 1:  # an optional value: its own type's error says what is wrong
+            return _coerce(value, others[0], key)
         for option in options:
             if option is type(None):
                 continue

@@ -88,6 +88,8 @@ _MAGIC = (
     (b"\xff\xfe", "is UTF-16 text: convert it to UTF-8 (iconv -f UTF-16 -t UTF-8)"),
     (b"\xfe\xff", "is UTF-16 text: convert it to UTF-8 (iconv -f UTF-16 -t UTF-8)"),
 )
+# The first bytes of each compressed format that a file name may announce.
+_COMPRESSED_MAGIC = {"gzip": b"\x1f\x8b", "zstd": b"\x28\xb5\x2f\xfd", "bz2": b"BZh"}
 _CONVERSION_ERROR = re.compile(
     r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (.+?): invalid value '(.*)'$", re.S
 )
@@ -149,7 +151,8 @@ def check_input_file(path: str | Path) -> Path:
     path = Path(path)
     fmt = input_format(path)
     if not path.is_file():
-        raise PipelineError(f"{path}: file not found")
+        what = "not a regular file (a folder, a pipe or a device)" if path.exists() else "file not found"
+        raise PipelineError(f"{path}: {what}")
     try:
         size = path.stat().st_size
         with path.open("rb") as file:
@@ -162,6 +165,12 @@ def check_input_file(path: str | Path) -> Path:
         for magic, advice in _MAGIC:
             if head.startswith(magic):
                 raise PipelineError(f"{path}: {advice}")
+    if fmt.compression is not None and not head.startswith(_COMPRESSED_MAGIC[fmt.compression]):
+        ending = path.name[path.name.rindex(".") :]
+        raise PipelineError(
+            f"{path}: is not {fmt.compression}-compressed (it lacks the format's first bytes): name it "
+            f"without {ending}, or compress it"
+        )
     return path
 
 

@@ -179,7 +179,7 @@ class TokenGuard:
             await self.app(scope, receive, send)
             return
         response = JSONResponse(
-            {"detail": "missing or wrong bearer token"},
+            {"message": "missing or wrong bearer token", "detail": "missing or wrong bearer token"},
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
@@ -199,7 +199,13 @@ class BodyLimit:
             return
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
-            too_large = JSONResponse({"detail": f"request body over {self.limit} bytes"}, status_code=413)
+            too_large = JSONResponse(
+                {
+                    "message": f"request body over {self.limit} bytes",
+                    "detail": f"request body over {self.limit} bytes",
+                },
+                status_code=413,
+            )
             await too_large(scope, receive, send)
             return
         received = 0
@@ -264,6 +270,12 @@ def create_app(
         if error.status_code == 400 and error.detail == "There was an error parsing the body":
             message = "body: not valid JSON (malformed, not UTF-8, or nested too deep)"
             return JSONResponse({"message": message, "detail": [{"loc": ["body"], "msg": message}]}, 422)
+        if error.status_code >= 400:  # every 4xx and 5xx body has a message (docs/serving.md)
+            return JSONResponse(
+                {"message": str(error.detail), "detail": error.detail},
+                error.status_code,
+                headers=getattr(error, "headers", None),
+            )
         return await http_exception_handler(request, error)
 
     @app.exception_handler(RequestValidationError)

@@ -9,6 +9,7 @@ import bz2
 import gzip
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import yaml
 
 from common.errors import PipelineError
 from common.params import DataParams, SplitParams
-from common.tables import open_batches, read_table, read_whole
+from common.tables import check_input_file, open_batches, read_table, read_whole
 from prepare_data.report import SPLITS
 from prepare_data.split import split_stream
 from tests.conftest import ROOT, run_module
@@ -281,17 +282,21 @@ def test_a_compressed_file_without_its_suffix_is_named_as_such(tmp_path: Path) -
         (
             "reviews.csv.gz",
             gzip.compress(b"Phrase,Sentiment\n" + b"a,4\n" * 50_000, mtime=0)[:-200],
-            "Truncated",
+            "cannot be read: Truncated",
         ),
-        ("reviews.csv.gz", b"Phrase,Sentiment\na,4\n", "unknown compression method"),
-        ("reviews.tsv.zst", b"\x28\xb5\x2f\xfdgarbage" * 10, "ZSTD decompress failed"),
+        (
+            "reviews.csv.gz",
+            b"Phrase,Sentiment\na,4\n",
+            "is not gzip-compressed (it lacks the format's first bytes): name it without .gz",
+        ),
+        ("reviews.tsv.zst", b"\x28\xb5\x2f\xfdgarbage" * 10, "cannot be read: ZSTD decompress failed"),
     ],
     # Named ids: pytest-xdist workers must collect the same test names.
     ids=["truncated-gzip", "plain-text-named-gz", "garbage-zstd"],
 )
 def test_a_corrupt_compressed_file_is_one_line(tmp_path: Path, name: str, data: bytes, expected: str) -> None:
     folder = scratch(tmp_path, raw=data, raw_name=name)
-    assert_fails_cleanly("prepare_data", folder, f"data/raw/{name}: cannot be read: ", expected)
+    assert_fails_cleanly("prepare_data", folder, f"data/raw/{name}: ", expected)
 
 
 def late_neutral() -> str:
@@ -342,3 +347,13 @@ def test_an_11_mb_quoted_csv_with_newlines_goes_through_get_data_and_prepare_dat
     assert sum(report["rows"].values()) + report["dropped"]["unassigned"] == mapped
     train = pq.read_table(folder / "data/prepared/train.parquet")
     assert set(train.column("Phrase").to_pylist()) <= {TRICKY.format(i=i) for i in range(rows)}
+
+
+def test_a_folder_or_a_pipe_is_not_called_missing(tmp_path: Path) -> None:
+    (tmp_path / "folder.csv").mkdir()
+    os.mkfifo(tmp_path / "pipe.csv")
+    for name in ("folder.csv", "pipe.csv"):
+        with pytest.raises(PipelineError, match=r"not a regular file \(a folder, a pipe or a device\)$"):
+            check_input_file(tmp_path / name)
+    with pytest.raises(PipelineError, match=r"absent\.csv: file not found$"):
+        check_input_file(tmp_path / "absent.csv")

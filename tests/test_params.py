@@ -34,6 +34,7 @@ def test_the_committed_params_file_is_valid() -> None:
         ("train: {logreg: {C: big}}", "train.logreg.C: expected a number, got 'big'"),
         ("train: {logreg: {max_iter: 1.5}}", "train.logreg.max_iter: expected an integer, got 1.5"),
         ("split: {modulus: 1}", "split.modulus: must be at least 2, got 1"),
+        ("split: {max_ks: .nan}", "split.max_ks: expected a finite number, got nan"),
         ("split: {modulus: true}", "split.modulus: expected an integer, got True"),
         ("split: {train: [0, 9]}", "split.train [0, 9) overlaps split.valid [8, 9)"),
         ("split: {test: [9, 11]}", "split.test: range [9, 11) must satisfy"),

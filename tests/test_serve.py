@@ -153,11 +153,17 @@ def test_other_4xx(server: ServeProcess) -> None:
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert status == 422 and "Content-Type: application/json" in answer["message"]
-    assert server.request("GET", "/predict")[0] == 405
-    assert server.request("POST", "/nowhere", {"text": GOOD})[0] == 404
+    assert server.request("GET", "/predict") == (
+        405,
+        {"message": "Method Not Allowed", "detail": "Method Not Allowed"},
+    )
+    assert server.request("POST", "/nowhere", {"text": GOOD}) == (
+        404,
+        {"message": "Not Found", "detail": "Not Found"},
+    )
     big = b'{"text": "' + b"x" * (MAX_BODY_BYTES + 1) + b'"}'
     status, answer = server.request("POST", "/predict", raw=big)
-    assert status == 413 and answer["detail"] == f"request body over {MAX_BODY_BYTES} bytes"
+    assert status == 413 and answer["message"] == f"request body over {MAX_BODY_BYTES} bytes"
     assert server.request("GET", "/health")[0] == 200  # and the server lives on
 
 
@@ -226,7 +232,7 @@ def test_the_token_guards_every_endpoint_but_health(model_dir: Path, tmp_path: P
                 {"Authorization": f"bearer {token}x"},
             ]:
                 status, answer = server.request(method, path, body, headers=headers)
-                assert status == 401 and answer == {"detail": "missing or wrong bearer token"}, (
+                assert status == 401 and answer["message"] == "missing or wrong bearer token", (
                     path,
                     headers,
                 )

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,8 +93,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def check_address(host: str, port: int) -> None:
+    """Fail in one line, before the model loads, when ``host:port`` cannot be listened on (in
+    use, or no such address): uvicorn's own message comes later, among its log lines."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as error:
+        reason = str(error.strerror or error).split(" (while attempting")[0]  # create_server's addition
+        raise PipelineError(f"--host/--port: cannot listen on {host}:{port}: {reason}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    check_address(args.host, args.port)
     model = (
         revision_model(args.rev) if args.rev else workspace_model(args.model, unlocked=args.unlocked_model)
     )

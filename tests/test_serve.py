@@ -312,6 +312,16 @@ def test_batching_settings_are_bounded(args: list[str], message: str) -> None:
     assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
+def test_a_port_in_use_is_one_line_before_the_model_loads() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = refusal(["--port", str(port), "--model", "no-such-model"], ROOT)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"serve: error: --host/--port: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+
+
 def test_sigterm_finishes_the_requests_in_flight(model_dir: Path, tmp_path: Path) -> None:
     server = ServeProcess(["--model", str(model_dir), "--unlocked-model"], tmp_path, tmp_path / "serve.log")
     server.wait_ready()

@@ -18,9 +18,8 @@ class PipelineError(Exception):
 # The user name and password of a URL (`http://KEY:SECRET@host`, `s3://KEY:SECRET@bucket`):
 # everything after `://` up to an `@`, within one token.
 _URL_USERINFO = re.compile(r"(?<=://)[^\s'\"@]*@")
-# What can sit before an `@` as `user:password`: one token, as long as it goes. A password may
-# hold `/` (AWS secret keys do), and pathlib writes `data/https://u:p@host` as `https:/u:p@host`.
-_BEFORE_AT = re.compile(r"[^\s'\"@]*\Z")
+# What ends the token before an `@` (a `user:password@` lies within one token).
+_TOKEN_ENDS = " \t\n\r\v\f'\"@"
 # The query parameters that carry a signature or a token: presigned S3 (SigV4 and V2) and GCS
 # URLs, Azure SAS tokens, OAuth tokens in a URL.
 _SIGNED_QUERY = re.compile(
@@ -33,20 +32,23 @@ MAX_MESSAGE = 1000
 
 
 def _user_passwords(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each ``user:password@`` in ``text``: the token before an ``@`` that has a
-    ``:`` with something on each side. Linear in the text's length, where a regular expression
+    """(start, end) of each ``user:password@`` in ``text``: within the token before an ``@``, a
+    user name (no ``/`` or ``:``), a ``:`` and a password, which may hold ``/`` (AWS secret
+    keys do). A ``:`` followed by ``/`` ends a scheme (``https:/``, as pathlib writes
+    ``https://``), not a user name. Linear in the text's length, where a regular expression
     for the same backtracks (quadratic: 17 s for a 78,000-character line)."""
     spans = []
     position = 0
     while (at := text.find("@", position)) >= 0:
-        match = _BEFORE_AT.search(text, position, at)
-        start = match.start() if match else at
-        colon = text.find(":", start + 1, at - 1)
-        while colon > start and text.startswith("//", colon + 1):  # a scheme: user info follows
-            start = colon + 3
-            colon = text.find(":", start + 1, at - 1)
-        if colon > start:
-            spans.append((start, at + 1))
+        start = max(text.rfind(end, position, at) for end in _TOKEN_ENDS) + 1
+        start = max(start, position)
+        colon = text.find(":", start, at - 1)
+        while colon >= 0 and text.startswith("/", colon + 1):
+            colon = text.find(":", colon + 1, at - 1)
+        if colon >= 0:
+            user = max(text.rfind("/", start, colon), text.rfind(":", start, colon)) + 1
+            if colon > max(user, start):
+                spans.append((max(user, start), at + 1))
         position = at + 1
     return spans
 

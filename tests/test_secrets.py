@@ -99,7 +99,10 @@ def test_credentials_in_an_s3_url_are_refused_without_echoing_them(
         ("'s3://k:s/ecret@bucket/key' and https://u@h", "'s3://***@bucket/key' and https://***@h"),
         ("no url here, user@example.com", "no url here, user@example.com"),
         # pathlib's `https:/` (one slash) and a password with a `/`, as AWS secret keys have.
-        ("data/https:/AKIA:wJal/K7MD@host/r.csv: file not found", "***@host/r.csv: file not found"),
+        (
+            "data/https:/AKIA:wJal/K7MD@host/r.csv: file not found",
+            "data/https:/***@host/r.csv: file not found",
+        ),
         ("x.csv?client_secret=hunter2&api_key=abc123", "x.csv?client_secret=***&api_key=***"),
         ("at 10:30, mail bob@example.com", "at 10:30, mail bob@example.com"),
     ],

@@ -7,11 +7,13 @@ redacted, pins and checks the numeric runtime (``common.runtime``), and turns
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 from common.errors import (
     Interrupted,
@@ -67,3 +69,11 @@ def exit_now(code: int) -> None:
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     os._exit(code)
+
+
+class StageArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are one line, as every other error of a stage (argparse's own
+    prints its usage block first); ``--help`` still shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

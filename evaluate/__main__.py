@@ -14,7 +14,7 @@ from pathlib import Path
 from common.atomic import atomic_outputs, check_complete, dumps_json
 from common.params import load_params
 from common.prepared import PREPARED_DIR, read_split, require_both_classes
-from common.stage import run_stage
+from common.stage import StageArgumentParser, run_stage
 from evaluate.metrics import classification_metrics, confusion_rows, precision_recall_points, roc_points
 from train.model_store import MODEL_DIR, UNLOCKED_FLAG, UNLOCKED_HELP, load_scorer
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m evaluate", description=__doc__.splitlines()[0])
+    parser = StageArgumentParser(prog="python -m evaluate", description=__doc__.splitlines()[0])
     parser.add_argument(UNLOCKED_FLAG, action="store_true", help=UNLOCKED_HELP)
     return parser.parse_args(argv)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from common.errors import PipelineError
 from common.params import PARAMS_FILE, Params, load_params
 from common.prepared import PREPARED_DIR
-from common.stage import run_stage
+from common.stage import StageArgumentParser, run_stage
 from predict.keyed import predict_file
 from train.model_store import MODEL_DIR, UNLOCKED_FLAG, UNLOCKED_HELP
 
@@ -36,7 +36,7 @@ def local_output(value: str) -> Path:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m predict", description=__doc__.splitlines()[0])
+    parser = StageArgumentParser(prog="python -m predict", description=__doc__.splitlines()[0])
     parser.add_argument("--input", help="table to score: a path or s3://bucket/key (default: the test split)")
     parser.add_argument("--output", help=f"parquet file to write (default: {STAGE_OUTPUT})")
     parser.add_argument(

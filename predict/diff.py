@@ -9,7 +9,6 @@ B=svm`` runs it.
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from common.errors import PipelineError
-from common.stage import run_stage
+from common.stage import StageArgumentParser, run_stage
 
 PREDICTIONS = "data/predictions/test.parquet"
 WORKSPACE = "workspace"
@@ -64,7 +63,7 @@ def changed_rows(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m predict.diff", description=__doc__.splitlines()[0])
+    parser = StageArgumentParser(prog="python -m predict.diff", description=__doc__.splitlines()[0])
     parser.add_argument("a", help="revision A: commit, branch, tag, experiment, or 'workspace'")
     parser.add_argument("b", nargs="?", default=WORKSPACE, help="revision B (default: the workspace)")
     parser.add_argument("--limit", type=int, default=50, help="rows to print (0: all)")

@@ -21,7 +21,7 @@ from pathlib import Path
 import uvicorn
 
 from common.errors import PipelineError
-from common.stage import run_stage
+from common.stage import StageArgumentParser, run_stage
 from serve.app import create_app
 from serve.model_source import revision_model, workspace_model
 from train.model_store import MODEL_DIR, UNLOCKED_FLAG, UNLOCKED_HELP
@@ -71,7 +71,7 @@ def wait_ms(text: str) -> float:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m serve", description=__doc__.splitlines()[0])
+    parser = StageArgumentParser(prog="python -m serve", description=__doc__.splitlines()[0])
     parser.add_argument("--rev", help="git commit, branch, tag or DVC experiment whose model to serve")
     parser.add_argument(
         "--model", type=Path, default=MODEL_DIR, help="workspace model folder (without --rev)"

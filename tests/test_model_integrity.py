@@ -76,6 +76,9 @@ def test_a_replaced_pickle_is_refused_and_never_unpickled(tmp_path: Path) -> Non
             lambda d: (d / "meta.json").write_text('{"kind": "sklearn", "model": "svm"}'),
             r"meta\.json: SHA-256",
         ),
+        # Read before its hash was checked, these gave "not valid JSON" and "model.pt: not found".
+        (lambda d: (d / "meta.json").write_text("{"), r"meta\.json: SHA-256"),
+        (lambda d: (d / "meta.json").write_text('{"kind": "torch"}'), r"meta\.json: SHA-256"),
     ],
 )
 def test_a_changed_folder_is_refused_naming_the_file(

@@ -255,7 +255,10 @@ def read_meta(model_dir: Path = MODEL_DIR) -> dict[str, Any]:
 
 
 def check_files(files: dict[str, bytes], where: Path = MODEL_DIR) -> dict[str, Any]:
-    """A known kind, its files present, each matching the manifest; return the metadata."""
+    """Each file matching the manifest, then a known kind with its files present; return the
+    metadata. The manifest first: not a byte of the folder is read as data before its hash is
+    checked, so a tampered meta.json is named as tampered, not as some other error."""
+    verify_manifest(files, where)
     meta = parse_meta(files, where)
     kind = meta.get("kind", "")
     if kind not in KINDS:
@@ -263,7 +266,6 @@ def check_files(files: dict[str, bytes], where: Path = MODEL_DIR) -> dict[str, A
     for name in KINDS[kind].files:
         if name not in files:
             raise PipelineError(f"{where / name}: not found (model/ is incomplete: run the train stage)")
-    verify_manifest(files, where)
     return meta
 
 

@@ -50,8 +50,13 @@ def test_plot_data_shapes() -> None:
 
 
 def test_an_incomplete_model_folder_names_the_missing_file(tmp_path) -> None:
-    from train.model_store import META_FILE, load_scorer
+    from tests.model_support import small_model
+    from train.model_store import MANIFEST_FILE, META_FILE, SKLEARN_FILE, load_scorer
 
     (tmp_path / META_FILE).write_text('{"kind": "sklearn"}')
-    with pytest.raises(PipelineError, match=r"model\.skops: not found"):
-        load_scorer(tmp_path, unlocked=True)
+    with pytest.raises(PipelineError, match=r"manifest\.json: not found; refusing to load"):
+        load_scorer(tmp_path, unlocked=True)  # the manifest is checked before anything is read
+    small_model(tmp_path / "model")
+    (tmp_path / "model" / SKLEARN_FILE).unlink()
+    with pytest.raises(PipelineError, match=rf"model\.skops: listed in {MANIFEST_FILE} but missing"):
+        load_scorer(tmp_path / "model", unlocked=True)

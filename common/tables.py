@@ -78,18 +78,18 @@ INFERENCE_ORDER = (
     pa.timestamp("ns", tz="UTC"),
     pa.string(),
 )
+# The first bytes of each compressed format (COMPRESSIONS' values) that a file name may announce.
+_COMPRESSED_MAGIC = {"gzip": b"\x1f\x8b", "zstd": b"\x28\xb5\x2f\xfd", "bz2": b"BZh"}
 # Magic bytes of files that are often given the wrong name, and what to do about them.
 _MAGIC = (
     (b"PAR1", "holds Parquet data, not delimited text: name it .parquet"),
-    (b"\x1f\x8b", "is gzip-compressed: name it with .gz at the end (e.g. reviews.tsv.gz)"),
-    (b"\x28\xb5\x2f\xfd", "is zstd-compressed: name it with .zst at the end (e.g. reviews.tsv.zst)"),
-    (b"BZh", "is bzip2-compressed: name it with .bz2 at the end (e.g. reviews.tsv.bz2)"),
+    (_COMPRESSED_MAGIC["gzip"], "is gzip-compressed: name it with .gz at the end (e.g. reviews.tsv.gz)"),
+    (_COMPRESSED_MAGIC["zstd"], "is zstd-compressed: name it with .zst at the end (e.g. reviews.tsv.zst)"),
+    (_COMPRESSED_MAGIC["bz2"], "is bzip2-compressed: name it with .bz2 at the end (e.g. reviews.tsv.bz2)"),
     (b"PK\x03\x04", "is a zip archive (or a spreadsheet): export it as CSV or TSV"),
     (b"\xff\xfe", "is UTF-16 text: convert it to UTF-8 (iconv -f UTF-16 -t UTF-8)"),
     (b"\xfe\xff", "is UTF-16 text: convert it to UTF-8 (iconv -f UTF-16 -t UTF-8)"),
 )
-# The first bytes of each compressed format that a file name may announce.
-_COMPRESSED_MAGIC = {"gzip": b"\x1f\x8b", "zstd": b"\x28\xb5\x2f\xfd", "bz2": b"BZh"}
 _CONVERSION_ERROR = re.compile(
     r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (.+?): invalid value '(.*)'$", re.S
 )

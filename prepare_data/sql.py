@@ -27,7 +27,8 @@ import pyarrow as pa
 from common.errors import PipelineError
 from common.params import DataParams, SplitParams, load_params
 from common.stage import run_stage
-from prepare_data.labels import LABEL
+from common.tables import find_raw_file, open_batches
+from prepare_data.labels import LABEL, value_set  # the local engine's cast and its errors
 
 Dialect = typing.Literal["bigquery", "spark"]
 DIALECTS: tuple[Dialect, ...] = ("bigquery", "spark")
@@ -130,8 +131,6 @@ def typed_labels(
     """The params' labels in the label column's type (or as written, when it is unknown)."""
     if label_type is None:
         return list(labels)
-    from prepare_data.labels import value_set  # the local engine's cast and its errors
-
     if pa.types.is_dictionary(label_type):
         label_type = label_type.value_type
     key = "negative_labels" if which == 0 else "positive_labels"
@@ -176,8 +175,6 @@ def split_query(
 
 def raw_schema() -> pa.Schema | None:
     """The schema of ``data/raw``'s file as the local engine reads it, or None without one."""
-    from common.tables import find_raw_file, open_batches
-
     try:
         raw = find_raw_file()
     except PipelineError:

@@ -72,7 +72,7 @@ def main() -> None:
         root = Path(temp)
         # Interleaved and repeated, each in a fresh copy (empty cache): on a shared machine the
         # least wall time is the one least disturbed; CPU time hardly depends on the others.
-        legs = {
+        legs: dict[str, list[tuple[str, ...]]] = {
             "direct, the four commands": [("sh", "-c", command) for _, command in STAGE_COMMANDS],
             "dvc repro": [("dvc", "repro")],
             "dvc exp run": [("dvc", "exp", "run")],

@@ -46,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     reviews = generate_reviews(args.rows, seed=42)
     labels = np.array([1 if s >= 3 else 0 for s in reviews["Sentiment"]])
-    pipeline = fit_pipeline(build_pipeline(TrainParams(model=args.model)), reviews["Phrase"], labels)  # type: ignore[arg-type]
+    pipeline = fit_pipeline(build_pipeline(TrainParams(model=args.model)), reviews["Phrase"], labels)
     skops_bytes = pipeline_bytes(pipeline)
     pickle_bytes = pickle.dumps(pipeline, protocol=5)
     skops_s = median_seconds(lambda data: load_pipeline(data, "model/model.skops"), skops_bytes, args.repeats)

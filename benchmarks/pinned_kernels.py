@@ -50,7 +50,7 @@ def child(model: str, mode: str) -> None:
     train_texts, valid_texts = [t for t, _ in rows[:cut]], [t for t, _ in rows[cut:]]
     train_labels = np.array([label for _, label in rows[:cut]], dtype=np.int8)
     valid_labels = np.array([label for _, label in rows[cut:]], dtype=np.int8)
-    settings = TrainParams(model=model)  # type: ignore[arg-type]
+    settings = TrainParams(model=model)
     start = time.perf_counter()
     if model == "torch":
         from train.torch_loop import state_dict_bytes, train_torch_model

@@ -52,6 +52,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the annotations only: at run time each leg imports what it uses
+    import numpy as np
+    import pyarrow as pa
 
 # Only the standard library at the top: each leg's process imports what it uses, no more.
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +66,7 @@ SPLIT_RANGES = {"train": (0, 8), "valid": (8, 9), "test": (9, 10)}
 OUTPUTS = ("data/prepared/train.parquet", "data/prepared/valid.parquet", "data/prepared/test.parquet")
 
 
-def _sentences(rng: object, count: int, first_id: int) -> object:  # numpy and pyarrow are imported late
+def _sentences(rng: np.random.Generator, count: int, first_id: int) -> pa.Table:
     """``count`` sentences' phrases: the sentence itself plus 2..13 sub-spans, like synthetic.py."""
     import numpy as np
     import pyarrow as pa

@@ -13,6 +13,7 @@ same bytes.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
 import time
@@ -54,12 +55,10 @@ def main() -> None:
                 start = time.perf_counter()
                 if engine == "local":
                     stats = SplitStats(split)
-                    report = read_whole(
-                        raw,
-                        lambda schema, batches, sinks=sinks, stats=stats, raw=raw: split_stream(
-                            schema, batches, data, split, sinks, str(raw), stats=stats
-                        ),
+                    use = functools.partial(
+                        split_stream, data=data, split=split, sinks=sinks, source=str(raw), stats=stats
                     )
+                    report = read_whole(raw, use)
                     plots = stats.plot_data()
                 else:
                     report, plots = spark_split(raw, data, split, sinks, session=session)

@@ -42,7 +42,7 @@ import queue
 import re
 import threading
 import typing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -320,8 +320,9 @@ def _parse(parse: Callable[[], pa.Table], schema: pa.Schema | None, block_size: 
     except pa.ArrowInvalid as error:
         widened = _widened(schema, error) if schema is not None else None
         again = _read_again(error, block_size)
-        if widened is not None or again is not None:
-            raise (widened or again) from None
+        retry = widened or again
+        if retry is not None:
+            raise retry from None
         raise _Unreadable(error) from None
     if any(pa.types.is_binary(t) for t in table.schema.types):
         raise _Unreadable(pa.ArrowInvalid("invalid UTF8 data"))
@@ -480,12 +481,17 @@ def _csv_batches(
             for chunk in pieces:
                 handler = _ShortRows(delimiter) if pad else None
                 options = read_options(len(chunk), schema.names)
-                part = _parse(
-                    lambda chunk=chunk, options=options, handler=handler: pacsv.read_csv(
+
+                def parse_chunk(
+                    chunk: memoryview = chunk,
+                    options: pacsv.ReadOptions = options,
+                    handler: _ShortRows | None = handler,
+                ) -> pa.Table:
+                    return pacsv.read_csv(
                         pa.BufferReader(chunk), options, parse_options(False, handler), fixed
-                    ),
-                    schema,
-                )
+                    )
+
+                part = _parse(parse_chunk, schema)
                 if handler is not None:
                     part = handler.merge(part, 1, schema, last=True)[0]
                 yield from part.to_batches()
@@ -815,7 +821,7 @@ def read_table(path: str | Path) -> pa.Table:
     return read_whole(path, lambda schema, batches: pa.Table.from_batches(list(batches), schema=schema))
 
 
-def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Generator[pa.RecordBatch, None, None]:
     """``batches``, produced ``depth`` ahead on a background thread: parsing the next chunk
     (which releases the GIL) overlaps the work on this one. Errors surface in the consumer."""
     slots: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)

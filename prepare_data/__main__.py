@@ -13,7 +13,7 @@ from common.params import load_params
 from common.prepared import PREPARED_DIR
 from common.stage import run_stage
 from common.tables import find_raw_file, read_whole
-from prepare_data.report import SplitStats, require_both_labels, summary
+from prepare_data.report import SplitReport, SplitStats, require_both_labels, summary
 from prepare_data.split import SPLITS, split_stream
 from prepare_data.split_plots import PLOT_FILES
 from prepare_data.stream import reuse_freed_memory
@@ -27,7 +27,9 @@ def main() -> None:
     params = load_params()
     raw = find_raw_file()
 
-    def split_file(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> tuple[dict, dict]:
+    def split_file(
+        schema: pa.Schema, batches: Iterable[pa.RecordBatch]
+    ) -> tuple[SplitReport, dict[Path, list[dict[str, float | int]]]]:
         # Counted afresh on each pass: read_whole reads a file again when a late value widens
         # a column's type, and the report must count each row once.
         stats = SplitStats(params.split)

@@ -12,6 +12,7 @@ import datetime
 import json
 import math
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import farmhash
 import numpy as np
@@ -20,7 +21,7 @@ import pyarrow.compute as pc
 
 from common.errors import PipelineError
 
-Column = pa.Array | pa.ChunkedArray
+Column: TypeAlias = pa.Array | pa.ChunkedArray
 
 
 # pyarrow's ``pa.array`` and ``Array.to_numpy`` import pandas on their first call (a third of

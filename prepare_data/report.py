@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal, NotRequired, TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -39,6 +40,36 @@ KEYS_PER_BUCKET = 10
 DEFAULT_KS_WARNING = 0.05
 _WHITESPACE = "[ \t\n\v\f\r]+"
 _TEXT_SALT = 0x243F6A8885A308D3  # any fixed constant (digits of pi): salts word positions
+
+
+class Leakage(TypedDict):
+    """Distinct keys, and distinct normalized texts, found in more than one split."""
+
+    keys_in_several_splits: int
+    texts_in_several_splits: int
+
+
+class RandomSplitLeakage(Leakage):
+    """The same leakage for the seeded random split of the same rows (the contrast)."""
+
+    seed: int
+
+
+class SplitReport(TypedDict):
+    """``metrics/split.json``: dicts keyed by split name (``SPLITS``), a KS pair (``train_valid``)
+    or a drop reason (``DROPPED``)."""
+
+    method: Literal["hash", "sequential"]
+    rows: dict[str, int]
+    positive_rate: dict[str, float]
+    distinct_keys: dict[str, int]
+    distinct_keys_total: int
+    ks_distance: dict[str, float]
+    leakage: Leakage
+    random_split_leakage: RandomSplitLeakage
+    dropped: dict[str, int]
+    # Added by the engines after build_report (check_report's findings).
+    warnings: NotRequired[list[str]]
 
 
 def ks_from_counts(counts_a: np.ndarray, counts_b: np.ndarray) -> float:
@@ -191,7 +222,7 @@ class SplitStats:
             TEXT_LENGTH_CDF_FILE: length_cdf_rows(self.text_lengths.counts, SPLITS),
         }
 
-    def report(self) -> dict[str, object]:
+    def report(self) -> SplitReport:
         return build_report(
             self.split, self.label_counts, self.keys.tag_histogram(), self.texts.tag_histogram(), self.dropped
         )
@@ -203,7 +234,7 @@ def build_report(
     key_tags: np.ndarray,
     text_tags: np.ndarray,
     dropped: Mapping[str, int],
-) -> dict[str, object]:
+) -> SplitReport:
     """The report from its figures: rows per split and label (3 x 2), and the histograms of the
     tags of distinct keys and texts (``prepare_data.membership``). Both engines end here."""
     distinct_keys, keys_shared = tag_counts(key_tags, SPLITS, 0)
@@ -238,7 +269,7 @@ def build_report(
 MIN_CLASS_ROWS = 10
 
 
-def check_report(report: Mapping[str, object], split: SplitParams, source: str) -> list[str]:
+def check_report(report: SplitReport, split: SplitParams, source: str) -> list[str]:
     """The report's warnings; raises ``PipelineError`` if a KS distance exceeds ``split.max_ks``."""
     warnings = []
     dropped = report["dropped"]
@@ -278,7 +309,7 @@ def check_report(report: Mapping[str, object], split: SplitParams, source: str) 
     return warnings
 
 
-def require_both_labels(report: Mapping[str, object], source: str) -> None:
+def require_both_labels(report: SplitReport, source: str) -> None:
     """The stage fails, before it replaces anything, when a non-empty split holds one label
     only: train cannot fit it, nor evaluate score it, and train would fail later, after DVC had
     already run this stage."""
@@ -292,7 +323,7 @@ def require_both_labels(report: Mapping[str, object], source: str) -> None:
             )
 
 
-def summary(report: Mapping[str, object]) -> str:
+def summary(report: SplitReport) -> str:
     """A one-screen text summary of the report."""
     lines = [f"{'split':<6} {'rows':>10} {'positive':>9} {'keys':>10}"]
     for name in SPLITS:

@@ -48,7 +48,15 @@ from common.params import DataParams, SplitParams
 from common.tables import check_input_file, input_format
 from prepare_data.hashing import fingerprint_strings, mix64, row_json
 from prepare_data.labels import LABEL
-from prepare_data.report import DROPPED, SPLITS, build_report, check_report, random_split, text_hashes
+from prepare_data.report import (
+    DROPPED,
+    SPLITS,
+    SplitReport,
+    build_report,
+    check_report,
+    random_split,
+    text_hashes,
+)
 from prepare_data.sequential import parse_times, time_positions
 from prepare_data.split import check_columns, check_rows_left, output_schema
 from prepare_data.split_plots import LABEL_CDF_FILE, TEXT_LENGTH_CDF_FILE, label_cdf_rows, length_cdf_rows
@@ -211,8 +219,8 @@ def time_fields_of(column: pa.Array, part: str) -> pa.StructArray:
     except PipelineError:  # mixed kinds or a bad value: value by value
         groups, values = [], column.to_pylist()
         for target in (pa.timestamp("us"), pa.timestamp("us", tz="UTC")):
-            rows = [i for i, v in enumerate(values) if v is not None and not bad[i] and zoned[i] < 0]
-            parsed = [i for i in rows if _parses_as(values[i], target)]
+            pending = [i for i, v in enumerate(values) if v is not None and not bad[i] and zoned[i] < 0]
+            parsed = [i for i in pending if _parses_as(values[i], target)]
             if parsed:
                 groups.append((np.array(parsed), pa.array([values[i] for i in parsed]).cast(target)))
             zoned[parsed] = 0 if target.tz is None else 1
@@ -288,7 +296,7 @@ def spark_split(
     sinks: Mapping[str, Path | str],
     row_group_rows: int = ROW_GROUP_ROWS,
     session: SparkSession | None = None,
-) -> tuple[dict[str, object], dict[Path, list[dict[str, float | int]]]]:
+) -> tuple[SplitReport, dict[Path, list[dict[str, float | int]]]]:
     """Split ``raw`` on Spark into the parquet ``sinks``; return the report and the plot data."""
     own = session is None
     if session is None:
@@ -321,7 +329,7 @@ def _run(
     split: SplitParams,
     sinks: Mapping[str, Path | str],
     row_group_rows: int,
-) -> tuple[dict[str, object], dict[Path, list[dict[str, float | int]]]]:
+) -> tuple[SplitReport, dict[Path, list[dict[str, float | int]]]]:
     from pyspark.sql import functions as F
     from pyspark.storagelevel import StorageLevel
 
@@ -399,6 +407,7 @@ def _run(
         ).alias("unassigned"),
         F.max(F.length(text)).alias("longest_text"),
     ).first()
+    assert totals is not None  # an aggregate without groupBy has exactly one row
     rows_read = int(totals["rows"])
     dropped = {name: int(totals[name] or 0) for name in DROPPED}
     if split.method == "sequential":
@@ -421,7 +430,7 @@ def partition_offsets(frame: DataFrame) -> typing.Any:
     """A column: how many rows of ``frame`` lie in the partitions before each row's (``PID``)."""
     from pyspark.sql import functions as F
 
-    per_partition = dict(frame.groupBy(PID).count().collect())
+    per_partition: dict[int, int] = dict(frame.groupBy(PID).count().collect())
     sizes = [per_partition.get(i, 0) for i in range(max(per_partition, default=-1) + 1)]
     offsets = np.cumsum([0, *sizes])[:-1].tolist() or [0]
     return F.element_at(F.array(*[F.lit(int(o)) for o in offsets]), F.col(PID) + 1)
@@ -460,7 +469,7 @@ def _check_times(assigned: DataFrame, split: SplitParams, source: str) -> None:
 
 def _report(
     kept: DataFrame, data: DataParams, split: SplitParams, dropped: dict[str, int]
-) -> tuple[dict[str, object], dict[Path, list[dict[str, float | int]]]]:
+) -> tuple[SplitReport, dict[Path, list[dict[str, float | int]]]]:
     """The report's figures, aggregated by Spark, and the report and plot data built from them
     by the local engine's functions."""
     from pyspark.sql import Window

@@ -32,7 +32,7 @@ from prepare_data.hashing import (
     row_json,
 )
 from prepare_data.labels import LABEL, label_mask
-from prepare_data.report import SPLITS, SplitStats, check_report
+from prepare_data.report import SPLITS, SplitReport, SplitStats, check_report
 from prepare_data.sequential import TimeColumn
 from prepare_data.stream import ROW_GROUP_ROWS, BackgroundWriters, SerialWorker, Sink
 
@@ -159,7 +159,7 @@ def split_stream(
     source: str = "input",
     row_group_rows: int = ROW_GROUP_ROWS,
     stats: SplitStats | None = None,
-) -> dict[str, object]:
+) -> SplitReport:
     """Split ``batches`` into the parquet ``sinks`` (one per split); return the report.
 
     ``stats``: where to accumulate the report's figures, for a caller that wants more of
@@ -288,7 +288,7 @@ def check_rows_left(
 
 def finish_report(
     stats: SplitStats, data: DataParams, split: SplitParams, rows_read: int, source: str
-) -> dict[str, object]:
+) -> SplitReport:
     """The report with its warnings; fails on input that left no usable rows."""
     check_rows_left(stats.dropped, rows_read, data, split, source)
     report = stats.report()
@@ -302,7 +302,7 @@ def prepare(
     split: SplitParams,
     source: str = "input",
     row_group_rows: int = ROW_GROUP_ROWS,
-) -> tuple[dict[str, pa.Table], dict[str, object]]:
+) -> tuple[dict[str, pa.Table], SplitReport]:
     """The in-memory path: ``split_stream`` fed the whole table as one batch. Returns the split
     tables (as written and read back) and the report."""
     sinks = {name: pa.BufferOutputStream() for name in SPLITS}

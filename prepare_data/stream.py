@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 ROW_GROUP_ROWS = 1 << 16
-Sink = str | os.PathLike[str] | pa.NativeFile
+Sink: typing.TypeAlias = str | os.PathLike[str] | pa.NativeFile
 
 
 def reuse_freed_memory() -> None:

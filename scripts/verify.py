@@ -91,7 +91,7 @@ def file_differences(cache: Path, committed: str, reproduced: str) -> str:
 def compare(clone: Path, committed_lock: dict, cache: Path) -> list[tuple[str, bool, list[str]]]:
     """``(path, identical, details)`` for every output of the committed lock."""
     reproduced = lock_outputs(yaml.safe_load((clone / "dvc.lock").read_text()))
-    rows = []
+    rows: list[tuple[str, bool, list[str]]] = []
     for path, md5 in lock_outputs(committed_lock).items():
         new_md5 = reproduced.get(path)
         if new_md5 == md5:

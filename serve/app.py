@@ -322,7 +322,7 @@ def create_app(
         response_model=BatchResponse,
         summary=f"Predict up to {MAX_BATCH} keyed texts; keys come back unchanged, in order",
     )
-    async def predict_batch(request: BatchRequest) -> FastJSON:
+    async def predict_batch(request: BatchRequest) -> dict[str, list[dict[str, Any]]]:
         scorer, batcher = ready_scorer()
         scores, labels = await batcher.score_many([item.text for item in request.instances])
         probability = is_probability()
@@ -335,8 +335,8 @@ def create_app(
             ]
         }
 
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     if token:
-        app.add_middleware(TokenGuard, token=token)  # type: ignore[arg-type]
+        app.add_middleware(TokenGuard, token=token)
     app.state.batcher_state = state
     return app

@@ -113,7 +113,7 @@ def steps_of(batches: list[np.ndarray], grad_accum_steps: int) -> list[list[np.n
 
 
 def accumulated_step(
-    model: TextCNN,
+    model: torch.nn.Module,  # a TextCNN, or one in DistributedDataParallel
     optimizer: torch.optim.Optimizer,
     micro_batches: list[tuple[torch.Tensor, torch.Tensor]],
     divisor: float | None = None,
@@ -173,7 +173,11 @@ def run_fingerprint(
 
 def rng_states(device: torch.device) -> dict[str, Any]:
     """Every global RNG, as plain data that ``torch.load(weights_only=True)`` accepts."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    # legacy=True is the default, which numpy's stubs get wrong (they type a dict, legacy=False);
+    # the global MT19937 state is then a tuple.
+    state = np.random.get_state(legacy=True)
+    assert isinstance(state, tuple)
+    kind, keys, pos, has_gauss, cached = state
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
@@ -336,7 +340,7 @@ def kept_after_run(
     """The files of ``checkpoint_dir`` a finished run keeps: with ``keep_checkpoints: all``
     its own virtual epochs' checkpoints; with ``init_from`` a virtual epoch k, the kept
     checkpoints up to k as well, so that running it again starts from the same file."""
-    keep = set()
+    keep: set[str] = set()
     if settings.keep_checkpoints == "all":
         epochs = range(progress.first_epoch + 1, progress.virtual_epoch + 1)
         keep.update(kept_checkpoint_name(epoch) for epoch in epochs)

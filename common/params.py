@@ -1,21 +1,22 @@
 """Typed settings for each ``params.yaml`` section, validated once at stage start.
 
-Each section is a frozen dataclass. ``load_params`` checks every key against the
-dataclass annotations and raises ``PipelineError`` naming the key at fault
-(``params.yaml: train.logreg.C: expected a number, got 'big'``). Unknown keys are
-errors too, so a typo in ``dvc exp run -S`` cannot silently do nothing.
+Each section is a frozen pydantic model: unknown keys are refused (``extra="forbid"``, so a
+typo in ``dvc exp run -S`` cannot silently do nothing), types are strict (``1.5`` is not an
+integer, ``"5"`` is not a number), and bounds are field constraints. ``load_params`` turns
+pydantic's report into one line naming the key at fault
+(``params.yaml: train.logreg.C: expected a number, got 'big'``). Rules that tie keys together
+are each section's ``_check``. The fields' descriptions feed params.schema.json and the
+README's table (``make schema``, common/params_schema.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import re
-import types
-import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, get_args
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -23,25 +24,63 @@ from common.errors import PipelineError, find_secret
 
 PARAMS_FILE = "params.yaml"
 
-Label = int | str
+# Integer bounds: a value outside them would overflow, hang or exhaust memory further down
+# (`split.modulus` 2**63 overflows the INT64 bucket arithmetic, `data.synthetic_rows` 1e23 never
+# finishes, `train.torch.num_threads` 100000 starts 100000 threads). Seeds: what numpy,
+# scikit-learn and torch all accept.
+_INT32 = 2**31 - 1
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+Count = Annotated[int, Field(ge=1, le=_INT32)]
+RangeEnd = Annotated[int, Field(ge=0, le=_INT32)]
+# A label as it appears in the file: a number (of an int64 column) or a text.
+Label = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | str
 
 
-@dataclasses.dataclass(frozen=True)
-class DataParams:
-    source: str = "synthetic"
-    # The path or s3:// URL that dvc.yaml declares as get_data's dependency (DVC cannot
-    # depend on the word "synthetic"): the data/external folder, or the same URL as `source`.
-    source_dep: str = "data/external"
-    synthetic_rows: int = 50_000
-    seed: int = 42
-    text_column: str = "Phrase"
-    label_column: str = "Sentiment"
-    negative_labels: tuple[Label, ...] = (0,)
-    positive_labels: tuple[Label, ...] = (4,)
+class Section(BaseModel):
+    """A ``params.yaml`` section: frozen, strict, no unknown keys, no infinite numbers."""
 
-    def validate(self, key: str) -> None:
-        if self.synthetic_rows < 1:
-            raise PipelineError(f"{key}.synthetic_rows: must be at least 1, got {self.synthetic_rows}")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+    # Where the section sits in params.yaml, for the messages of `_check`.
+    KEY: ClassVar[str] = ""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _yaml_shapes(cls, value: Any, info: Any) -> Any:
+        """YAML has lists, not tuples; an empty section (``evaluate:``) reads as null."""
+        if isinstance(value, list):
+            return tuple(value)
+        annotation = cls.model_fields[info.field_name].annotation
+        if value is None and isinstance(annotation, type) and issubclass(annotation, Section):
+            return {}
+        return value
+
+
+class DataParams(Section):
+    """``data.*``: where the rows come from, and which columns hold the text and the label."""
+
+    KEY = "data"
+    source: str = Field(
+        "synthetic",
+        description="`synthetic`, a local `.tsv`/`.csv` (also `.gz`/`.zst`/`.bz2`) or `.parquet` path, "
+        "or `s3://bucket/key` ([Data in S3](docs/remotes.md#data-in-s3), [formats](docs/data.md))",
+    )
+    # DVC cannot depend on the word "synthetic": the data/external folder, or the URL of `source`.
+    source_dep: str = Field(
+        "data/external",
+        description="get_data's DVC dependency: `data/external`, or the same `s3://` URL as `data.source`",
+    )
+    synthetic_rows: int = Field(50_000, ge=1, le=10_000_000, description="size of the generated data set")
+    seed: Seed = Field(42, description="seed of the generated data set")
+    text_column: str = Field("Phrase", description="column with the text")
+    label_column: str = Field("Sentiment", description="column with the raw label")
+    negative_labels: tuple[Label, ...] = Field((0,), description="raw labels mapped to 0")
+    positive_labels: tuple[Label, ...] = Field(
+        (4,), description="raw labels mapped to 1; rows with other labels are dropped"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        key = self.KEY
         if self.text_column == self.label_column:
             raise PipelineError(
                 f"{key}.label_column: is {self.label_column!r}, the same column as {key}.text_column"
@@ -53,6 +92,7 @@ class DataParams:
         if both:
             raise PipelineError(f"{key}: labels {sorted(both)} are both negative and positive")
         check_data_source(self.source, self.source_dep, key)
+        return self
 
 
 # What `data.source` may name (common/tables.py reads each): a .tsv or .csv, either maybe
@@ -119,234 +159,210 @@ TIME_PART_BOUNDS: dict[str, tuple[int, int] | None] = {
 }
 
 
-# The bounds of every integer param (inclusive), checked after a section's own ``validate``:
-# a value outside them would overflow, hang or exhaust memory further down (`split.modulus`
-# 2**63 overflows the INT64 bucket arithmetic, `data.synthetic_rows` 1e23 never finishes,
-# `train.torch.num_threads` 100000 starts 100000 threads). Seeds: what numpy, scikit-learn
-# and torch all accept. tests/test_params.py checks that every integer field is listed here.
-_SEED = (0, 2**32 - 1)
-_INT32 = 2**31 - 1
-INT_BOUNDS: dict[str, tuple[int, int]] = {
-    "data.synthetic_rows": (1, 10_000_000),
-    "data.seed": _SEED,
-    "split.modulus": (2, _INT32),
-    "split.sample": (1, _INT32),
-    "split.train": (0, _INT32),
-    "split.valid": (0, _INT32),
-    "split.test": (0, _INT32),
-    "split.seed": _SEED,
-    "train.seed": _SEED,
-    "train.logreg.max_iter": (1, 10_000_000),
-    "train.torch.num_threads": (1, 1024),
-    "train.torch.max_vocab": (1, 10_000_000),
-    "train.torch.min_count": (1, _INT32),
-    "train.torch.max_tokens": (1, 1_000_000),
-    "train.torch.embedding_dim": (1, 65_536),
-    "train.torch.channels": (1, 65_536),
-    "train.torch.kernel_size": (1, 1_001),
-    "train.torch.batch_size": (1, 1_000_000),
-    "train.torch.grad_accum_steps": (1, 1_000_000),
-    "train.torch.training_examples": (1, 2**53),
-    "train.torch.checkpoints": (1, 100_000),
-    "train.torch.patience": (0, 100_000),
-    "train.torch.init_from": (1, 100_000),
-    "train.torch.processes": (1, 1024),
-}
+TimePart = Literal["day_of_month", "day_of_week", "day_of_year", "month", "hour", "year"]
 
 
-def check_int_bounds(key: str, value: Any) -> None:
-    """``value`` (an int, or a tuple of them) within ``INT_BOUNDS[key]``, if listed."""
-    bounds = INT_BOUNDS.get(key)
-    if bounds is None:
-        return
-    for i, item in enumerate(value if isinstance(value, tuple) else (value,)):
-        if not isinstance(item, int) or isinstance(item, bool):
-            continue
-        name = f"{key}[{i}]" if isinstance(value, tuple) else key
-        if item < bounds[0]:
-            raise PipelineError(f"{name}: must be at least {bounds[0]}, got {item}")
-        if item > bounds[1]:
-            raise PipelineError(f"{name}: must be at most {bounds[1]}, got {item}")
+class SplitParams(Section):
+    """``split.*``: how rows go to train/valid/test. docs/splitting.md documents each key;
+    ``prepare_data`` implements them."""
 
-
-@dataclasses.dataclass(frozen=True)
-class SplitParams:
-    """``split.*``: how rows go to train/valid/test. The README's "Splitting" section documents
-    each key; ``prepare_data`` implements them."""
-
-    method: Literal["hash", "sequential"] = "hash"
-    key: tuple[str, ...] = ("SentenceId",)
-    modulus: int = 10
-    train: tuple[int, int] = (0, 8)
-    valid: tuple[int, int] = (8, 9)
-    test: tuple[int, int] = (9, 10)
-    sample: int = 1
-    # Sequential split: the ranges are [lo, hi) of `time_part` of `time_column`.
-    time_column: str = ""
-    time_part: Literal["day_of_month", "day_of_week", "day_of_year", "month", "hour", "year"] = "day_of_month"
-    # Split-quality checks: a pairwise KS distance above max_ks fails the stage; when unset
-    # (null) the report only warns above 0.05. `seed` drives the random-split contrast only.
-    max_ks: float | None = None
-    seed: int = 42
-    # Where the split runs: this process (local) or a PySpark job (docs/spark.md); the same
-    # rows either way. spark_master: null takes $SPARK_MASTER, else local[*].
-    engine: Literal["local", "spark"] = "local"
-    spark_master: str | None = None
+    KEY = "split"
+    method: Literal["hash", "sequential"] = Field(
+        "hash",
+        description="`hash`, or `sequential` for time series "
+        "([Splitting](docs/splitting.md#splitting-prepare_data))",
+    )
+    key: tuple[str, ...] = Field(
+        ("SentenceId",),
+        description="columns hashed together (`CONCAT` of `CAST(x AS STRING)`); `[]` hashes the whole row",
+    )
+    modulus: int = Field(10, ge=2, le=_INT32, description="number of buckets, at least 2")
+    train: tuple[RangeEnd, RangeEnd] = Field(
+        (0, 8),
+        description="`[lo, hi)` range of the train split: of the bucket (hash), of `time_part` (sequential)",
+    )
+    valid: tuple[RangeEnd, RangeEnd] = Field((8, 9), description="`[lo, hi)` range of the valid split")
+    test: tuple[RangeEnd, RangeEnd] = Field((9, 10), description="`[lo, hi)` range of the test split")
+    sample: Count = Field(
+        1,
+        description="hash split: keep the keys with `ABS(MOD(fp, sample)) = 0` (repeatable sampling); "
+        "1 keeps all",
+    )
+    time_column: str = Field("", description="sequential: the date or time column")
+    time_part: TimePart = Field(
+        "day_of_month",
+        description="sequential: `day_of_month`, `day_of_week`, `day_of_year`, `month`, `hour` or `year`",
+    )
+    # Split-quality checks: `seed` drives the random-split contrast only.
+    max_ks: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="a pairwise KS distance above it fails the stage; `null`: warn above 0.05",
+    )
+    seed: Seed = Field(
+        42, description="seed of the random split the report compares with (changes no output row)"
+    )
+    engine: Literal["local", "spark"] = Field(
+        "local", description="`local`, or `spark`: the same split, row for row, as a PySpark job"
+    )
+    spark_master: str | None = Field(
+        None,
+        min_length=1,
+        description="`spark`: a master URL; `null`: `$SPARK_MASTER`, else `local[*]`",
+    )
 
     def ranges(self) -> dict[str, tuple[int, int]]:
         return {"train": self.train, "valid": self.valid, "test": self.test}
 
-    def validate(self, key: str) -> None:
-        if self.modulus < 2:
-            raise PipelineError(f"{key}.modulus: must be at least 2, got {self.modulus}")
-        if self.sample < 1:
-            raise PipelineError(f"{key}.sample: must be at least 1, got {self.sample}")
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        key = self.KEY
         if self.sample > 1 and self.method == "sequential":
             raise PipelineError(
                 f"{key}.sample: sampling is for method hash; method sequential keeps every row "
                 f"(set sample to 1, got {self.sample})"
             )
-        if self.max_ks is not None and not 0 < self.max_ks <= 1:
-            raise PipelineError(f"{key}.max_ks: must be in (0, 1] or null, got {self.max_ks}")
         if len(set(self.key)) != len(self.key):
             raise PipelineError(f"{key}.key: lists a column twice: {list(self.key)}")
-        ranges = self.ranges()
-        for name, (lo, hi) in ranges.items():
-            if self.method == "hash" and not 0 <= lo < hi <= self.modulus:
-                raise PipelineError(
-                    f"{key}.{name}: range [{lo}, {hi}) must satisfy 0 <= lo < hi <= modulus ({self.modulus})"
-                )
-            bounds = TIME_PART_BOUNDS[self.time_part]
-            if self.method == "sequential" and bounds is None and not lo < hi:
-                raise PipelineError(f"{key}.{name}: range [{lo}, {hi}) must satisfy lo < hi")
-            if (
-                self.method == "sequential"
-                and bounds is not None
-                and not bounds[0] <= lo < hi <= bounds[1] + 1
-            ):
-                raise PipelineError(
-                    f"{key}.{name}: range [{lo}, {hi}) must lie within [{bounds[0]}, {bounds[1] + 1}) "
-                    f"(time_part {self.time_part} runs from {bounds[0]} to {bounds[1]})"
-                )
-        names = list(ranges)
-        for i, a in enumerate(names):
-            for b in names[i + 1 :]:
-                (alo, ahi), (blo, bhi) = ranges[a], ranges[b]
-                if alo < bhi and blo < ahi:
-                    raise PipelineError(f"{key}.{a} [{alo}, {ahi}) overlaps {key}.{b} [{blo}, {bhi})")
-        if self.spark_master is not None and not self.spark_master:
-            raise PipelineError(
-                f"{key}.spark_master: an empty master URL (use null for $SPARK_MASTER or local[*])"
-            )
         if self.method == "sequential" and not self.time_column:
             raise PipelineError(f"{key}.time_column: required by method sequential (the date or time column)")
+        check_ranges(self, key)
+        return self
 
 
-@dataclasses.dataclass(frozen=True)
-class LogregParams:
-    C: float = 100_000.0
-    max_iter: int = 1000
-
-    def validate(self, key: str) -> None:
-        if self.C <= 0:
-            raise PipelineError(f"{key}.C: must be positive, got {self.C}")
-        if self.max_iter < 1:
-            raise PipelineError(f"{key}.max_iter: must be at least 1, got {self.max_iter}")
-
-
-@dataclasses.dataclass(frozen=True)
-class SvmParams:
-    C: float = 1.0
-
-    def validate(self, key: str) -> None:
-        if self.C <= 0:
-            raise PipelineError(f"{key}.C: must be positive, got {self.C}")
-
-
-@dataclasses.dataclass(frozen=True)
-class NbParams:
-    alpha: float = 1.0  # additive (Laplace/Lidstone) smoothing
-    norm: bool = False  # normalize the weights a second time (Rennie et al. 2003)
-
-    def validate(self, key: str) -> None:
-        if self.alpha <= 0:
-            raise PipelineError(f"{key}.alpha: must be positive, got {self.alpha}")
+def check_ranges(split: SplitParams, key: str) -> None:
+    """Each split's ``[lo, hi)`` within the buckets (hash) or the time part's values
+    (sequential), and no two overlapping."""
+    ranges = split.ranges()
+    bounds = TIME_PART_BOUNDS[split.time_part] if split.method == "sequential" else (0, split.modulus - 1)
+    for name, (lo, hi) in ranges.items():
+        if bounds is None and not lo < hi:
+            raise PipelineError(f"{key}.{name}: range [{lo}, {hi}) must satisfy lo < hi")
+        if split.method == "hash" and not 0 <= lo < hi <= split.modulus:
+            raise PipelineError(
+                f"{key}.{name}: range [{lo}, {hi}) must satisfy 0 <= lo < hi <= modulus ({split.modulus})"
+            )
+        if split.method == "sequential" and bounds is not None and not bounds[0] <= lo < hi <= bounds[1] + 1:
+            raise PipelineError(
+                f"{key}.{name}: range [{lo}, {hi}) must lie within [{bounds[0]}, {bounds[1] + 1}) "
+                f"(time_part {split.time_part} runs from {bounds[0]} to {bounds[1]})"
+            )
+    names = list(ranges)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            (alo, ahi), (blo, bhi) = ranges[a], ranges[b]
+            if alo < bhi and blo < ahi:
+                raise PipelineError(f"{key}.{a} [{alo}, {ahi}) overlaps {key}.{b} [{blo}, {bhi})")
 
 
-@dataclasses.dataclass(frozen=True)
-class TorchParams:
-    """Settings of the PyTorch text classifier (``train.model: torch``); see docs/torch.md."""
+class LogregParams(Section):
+    """``train.logreg.*``: scikit-learn's LogisticRegression."""
 
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_threads: int = 1
-    max_vocab: int = 20_000
-    min_count: int = 2
-    max_tokens: int = 256
-    embedding_dim: int = 64
-    channels: int = 64
-    kernel_size: int = 1
-    dropout: float = 0.2
-    batch_size: int = 64
-    grad_accum_steps: int = 1
-    bucket_ratio: float = 1.5
-    learning_rate: float = 0.003
-    weight_decay: float = 0.0001
-    # Learning-rate schedule (train/schedules.py, docs/torch.md). warmup and min_lr: null takes
-    # the schedule's own default (warm-up 0.05, or 0.3 for one_cycle; min_lr 0 for linear,
-    # learning_rate / 20 otherwise). beta1_min and beta1_max: one_cycle's AdamW beta1 cycle.
-    schedule: Literal["linear", "cosine", "one_cycle"] = "linear"
-    warmup: float | None = None
-    min_lr: float | None = None
-    beta1_min: float = 0.85
-    beta1_max: float = 0.95
-    # The example budget: stop_point x train rows, or (stop_point null) training_examples.
-    stop_point: float | None = 4.0
-    training_examples: int | None = None
-    checkpoints: int = 8
-    patience: int = 0
-    # last: only the resume state, emptied by a finished run; all: every virtual epoch's
-    # checkpoint stays in checkpoints/. init_from: start from a kept virtual epoch or a file.
-    keep_checkpoints: Literal["last", "all"] = "last"
-    init_from: int | str | None = None
-    # Processes of one run under torch.distributed.run (DistributedDataParallel, docs/distributed.md).
-    processes: int = 1
+    C: float = Field(100_000.0, gt=0, description="inverse regularization strength")
+    max_iter: int = Field(1000, ge=1, le=10_000_000, description="solver iterations at most")
 
-    def validate(self, key: str) -> None:
-        at_least_one = {
-            "num_threads": self.num_threads,
-            "max_vocab": self.max_vocab,
-            "min_count": self.min_count,
-            "max_tokens": self.max_tokens,
-            "embedding_dim": self.embedding_dim,
-            "channels": self.channels,
-            "kernel_size": self.kernel_size,
-            "batch_size": self.batch_size,
-            "grad_accum_steps": self.grad_accum_steps,
-            "checkpoints": self.checkpoints,
-            "processes": self.processes,
-        }
-        for name, value in at_least_one.items():
-            if value < 1:
-                raise PipelineError(f"{key}.{name}: must be at least 1, got {value}")
+
+class SvmParams(Section):
+    """``train.svm.*``: scikit-learn's LinearSVC."""
+
+    C: float = Field(1.0, gt=0, description="inverse regularization strength")
+
+
+class NbParams(Section):
+    """``train.nb.*``: scikit-learn's ComplementNB."""
+
+    alpha: float = Field(1.0, gt=0, description="additive (Laplace/Lidstone) smoothing")
+    norm: bool = Field(False, description="normalize the weights a second time (Rennie et al. 2003)")
+
+
+def _count(default: int, maximum: int, description: str) -> Any:
+    """A field that counts something: from 1 up to ``maximum``."""
+    return Field(default, ge=1, le=maximum, description=description)
+
+
+class TorchParams(Section):
+    """``train.torch.*``: the PyTorch text classifier (``train.model: torch``); docs/torch.md."""
+
+    KEY = "train.torch"
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="`auto` (CUDA when present, else CPU), `cpu` or `cuda`"
+    )
+    num_threads: int = _count(1, 1024, "torch CPU threads; bit-for-bit results hold for a fixed count")
+    max_vocab: int = _count(20_000, 10_000_000, "vocabulary: the most frequent train tokens kept")
+    min_count: int = _count(2, _INT32, "tokens seen fewer times in train are `<unk>`")
+    max_tokens: int = _count(256, 1_000_000, "tokens kept per text")
+    embedding_dim: int = _count(64, 65_536, "embedding size")
+    channels: int = _count(64, 65_536, "convolution filters")
+    kernel_size: int = _count(1, 1_001, "words per filter (odd); 3 sees word trigrams")
+    dropout: float = Field(0.2, ge=0, lt=1, description="dropout before the output layer")
+    batch_size: int = _count(64, 1_000_000, "examples per micro-batch")
+    grad_accum_steps: int = _count(1, 1_000_000, "micro-batches per optimizer step")
+    bucket_ratio: float = Field(1.5, gt=1, description="a length bucket spans `[L, L * ratio)` tokens")
+    learning_rate: float = Field(0.003, gt=0, description="AdamW peak learning rate")
+    weight_decay: float = Field(0.0001, ge=0, description="AdamW decoupled weight decay")
+    schedule: Literal["linear", "cosine", "one_cycle"] = Field(
+        "linear",
+        description="`linear`, `cosine` or `one_cycle` ([schedules](docs/torch.md#learning-rate-schedules))",
+    )
+    warmup: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="share of the steps warming up; null: 0.05 (`linear`, `cosine`), 0.3 (`one_cycle`)",
+    )
+    min_lr: float | None = Field(
+        None,
+        ge=0,
+        description="rate at the end of the decay (and `one_cycle`'s start); null: 0 (`linear`), "
+        "`learning_rate` / 20",
+    )
+    beta1_min: float = Field(0.85, ge=0, lt=1, description="`one_cycle`: AdamW beta1 at the peak rate")
+    beta1_max: float = Field(0.95, ge=0, lt=1, description="`one_cycle`: AdamW beta1 at the start and end")
+    stop_point: float | None = Field(
+        4.0,
+        gt=0,
+        description="examples seen in all, in passes over the train split; null to use `training_examples`",
+    )
+    training_examples: int | None = Field(
+        None,
+        ge=1,
+        le=2**53,
+        description="a fixed number of examples seen in all, whatever the data size (with `stop_point: null`)",
+    )
+    checkpoints: int = _count(8, 100_000, "virtual epochs: a valid evaluation and a checkpoint after each")
+    patience: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="stop after this many virtual epochs without a lower valid loss; 0 never stops early",
+    )
+    keep_checkpoints: Literal["last", "all"] = Field(
+        "last",
+        description="`last`: resume state only, emptied when done; `all`: keep every virtual epoch's checkpoint",
+    )
+    init_from: Annotated[int, Field(ge=1, le=100_000)] | str | None = Field(
+        None, description="start from a kept virtual epoch (`3`) or a checkpoint file (`path/x.pt`)"
+    )
+    processes: int = _count(
+        1,
+        1024,
+        "above 1: that many processes train one model "
+        "(DistributedDataParallel under `torch.distributed.run`, [docs](docs/distributed.md))",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        key = self.KEY
         if self.kernel_size % 2 == 0:
             raise PipelineError(
                 f"{key}.kernel_size: must be odd (same-length convolution), got {self.kernel_size}"
             )
-        if not 0 <= self.dropout < 1:
-            raise PipelineError(f"{key}.dropout: must be in [0, 1), got {self.dropout}")
-        if self.bucket_ratio <= 1:
-            raise PipelineError(f"{key}.bucket_ratio: must be greater than 1, got {self.bucket_ratio}")
-        if self.learning_rate <= 0:
-            raise PipelineError(f"{key}.learning_rate: must be positive, got {self.learning_rate}")
-        if self.weight_decay < 0:
-            raise PipelineError(f"{key}.weight_decay: must not be negative, got {self.weight_decay}")
-        if self.warmup is not None and not 0 <= self.warmup < 1:
-            raise PipelineError(f"{key}.warmup: must be in [0, 1) or null, got {self.warmup}")
-        if self.min_lr is not None and not 0 <= self.min_lr < self.learning_rate:
+        if self.min_lr is not None and not self.min_lr < self.learning_rate:
             raise PipelineError(
                 f"{key}.min_lr: must be in [0, learning_rate {self.learning_rate}) or null, got {self.min_lr}"
             )
-        if not 0 <= self.beta1_min <= self.beta1_max < 1:
+        if self.beta1_min > self.beta1_max:
             raise PipelineError(
                 f"{key}.beta1_min, {key}.beta1_max: must satisfy 0 <= beta1_min <= beta1_max < 1, "
                 f"got {self.beta1_min} and {self.beta1_max}"
@@ -356,33 +372,25 @@ class TorchParams:
                 f"{key}.training_examples: set exactly one of stop_point and training_examples "
                 f"(the other null), got stop_point {self.stop_point} and training_examples {self.training_examples}"
             )
-        if self.stop_point is not None and self.stop_point <= 0:
-            raise PipelineError(f"{key}.stop_point: must be positive, got {self.stop_point}")
-        if self.training_examples is not None and self.training_examples < 1:
-            raise PipelineError(f"{key}.training_examples: must be at least 1, got {self.training_examples}")
-        if isinstance(self.init_from, int) and self.init_from < 1:
-            raise PipelineError(
-                f"{key}.init_from: a virtual epoch (1, 2, ...), a checkpoint path or null, got {self.init_from}"
-            )
         if isinstance(self.init_from, str) and not self.init_from:
             raise PipelineError(f"{key}.init_from: an empty path (use null to train from scratch)")
-        if self.patience < 0:
-            raise PipelineError(
-                f"{key}.patience: must not be negative (0 = no early stopping), got {self.patience}"
-            )
+        return self
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainParams:
-    """``train.*``: ``model`` names one of the model sections below (a dataclass field each, named
-    after its model); train/registry.py says how each is trained. docs/models.md: adding one."""
+class TrainParams(Section):
+    """``train.*``: ``model`` names one of the model sections below (a field each, named after
+    its model); train/registry.py says how each is trained. docs/models.md: adding one."""
 
-    model: ModelName = "logreg"
-    seed: int = 42
-    logreg: LogregParams = LogregParams()
-    svm: SvmParams = SvmParams()
-    nb: NbParams = NbParams()
-    torch: TorchParams = TorchParams()
+    KEY = "train"
+    # `ModelName` is made from this class's own sections, below; model_rebuild() resolves it.
+    model: ModelName = Field(
+        "logreg", description="`logreg`, `svm`, `nb` or `torch` ([Models](README.md#models))"
+    )
+    seed: Seed = Field(42, description="seed of every random choice in training")
+    logreg: LogregParams = Field(LogregParams(), description="logistic regression")
+    svm: SvmParams = Field(SvmParams(), description="linear SVM")
+    nb: NbParams = Field(NbParams(), description="complement naive Bayes")
+    torch: TorchParams = Field(TorchParams(), description="the PyTorch text classifier")
 
     @property
     def model_params(self) -> Any:
@@ -391,34 +399,38 @@ class TrainParams:
 
 
 # `train.model`'s choices: the names of TrainParams' model sections, in order, so adding a
-# model's section adds its name (and the schema's enum). The annotation `model: ModelName` is
-# a string until get_type_hints resolves it, when params are loaded, after this line has run.
+# model's section adds its name (and the schema's enum).
 MODEL_NAMES: tuple[str, ...] = tuple(
-    field.name for field in dataclasses.fields(TrainParams) if dataclasses.is_dataclass(field.default)
+    name for name, field in TrainParams.model_fields.items() if isinstance(field.default, Section)
 )
 ModelName = Literal[MODEL_NAMES]  # type: ignore[valid-type]
+TrainParams.model_rebuild()
 
 
-@dataclasses.dataclass(frozen=True)
-class EvaluateParams:
-    pass
+class EvaluateParams(Section):
+    """``evaluate.*``: no keys yet; the section is there for `dvc.yaml`'s params list."""
 
 
-@dataclasses.dataclass(frozen=True)
-class PredictParams:
+class PredictParams(Section):
     """``predict.*``: the predict stage's keyed predictions of the test split. With no key
     columns (the default, which every file has) the key is ``row``, the row's number in the
     test split, which predict writes."""
 
-    key: tuple[str, ...] = ()
+    KEY = "predict"
+    key: tuple[str, ...] = Field(
+        (),
+        description="key columns of the predict stage's `data/predictions/test.parquet`; `[]`: `row`, "
+        "the test split's row number, which every file has",
+    )
 
-    def validate(self, key: str) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         if len(set(self.key)) != len(self.key):
-            raise PipelineError(f"{key}.key: lists a column twice: {list(self.key)}")
+            raise PipelineError(f"{self.KEY}.key: lists a column twice: {list(self.key)}")
+        return self
 
 
-@dataclasses.dataclass(frozen=True)
-class Params:
+class Params(Section):
     data: DataParams = DataParams()
     split: SplitParams = SplitParams()
     train: TrainParams = TrainParams()
@@ -426,99 +438,115 @@ class Params:
     predict: PredictParams = PredictParams()
 
 
-T = TypeVar("T")
+S = TypeVar("S", bound=Section)
 
 
 def _describe(value: Any) -> str:
-    return f"{value!r}" if not isinstance(value, dict | list) else type(value).__name__
+    if isinstance(value, dict):
+        return "dict"
+    return "list" if isinstance(value, list | tuple) else repr(value)
 
 
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; return it in the dataclass's types."""
-    origin = get_origin(tp)
-    if tp is Any:
-        return value
-    if dataclasses.is_dataclass(tp):
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            raise PipelineError(f"{key}: expected a mapping, got {_describe(value)}")
-        return build_section(tp, value, key)
-    if origin is Literal:
-        choices = get_args(tp)
-        if value not in choices:
-            raise PipelineError(f"{key}: expected one of {', '.join(map(str, choices))}; got {value!r}")
-        return value
-    if origin in (Union, types.UnionType):
-        options = get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        others = [option for option in options if option is not type(None)]
-        if len(others) == 1:  # an optional value: its own type's error says what is wrong
-            return _coerce(value, others[0], key)
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(value, option, key)
-            except PipelineError:
-                continue
-        names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
-        raise PipelineError(f"{key}: expected {names}, got {_describe(value)}")
-    if origin is tuple:
-        args = get_args(tp)
-        if not isinstance(value, list | tuple):
-            raise PipelineError(f"{key}: expected a list, got {_describe(value)}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise PipelineError(f"{key}: expected a list of {len(args)} items, got {len(value)}")
-        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise PipelineError(f"{key}: expected true or false, got {_describe(value)}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise PipelineError(f"{key}: expected an integer, got {_describe(value)}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise PipelineError(f"{key}: expected a number, got {_describe(value)}")
-        try:
-            number = float(value)
-        except OverflowError:
-            number = math.inf
-        if not math.isfinite(number):
-            raise PipelineError(f"{key}: expected a finite number, got {_describe(value)}")
-        return number
-    if tp is str:
-        if not isinstance(value, str):
-            raise PipelineError(f"{key}: expected a string, got {_describe(value)}")
-        return value
-    raise TypeError(f"unsupported annotation {tp!r} for {key}")
+# pydantic's error types, as the one-line messages of the stages. A union's member errors come
+# tagged with the member's type (`int`, `str`, `constrained-int`): one message names them all.
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "tuple_type": "a list",
+    "model_type": "a mapping",
+    "dict_type": "a mapping",
+    "finite_number": "a finite number",
+    "none_required": "null",
+}
+_UNION_TAGS = {
+    "int",
+    "str",
+    "float",
+    "bool",
+    "none",
+    "constrained-int",
+    "constrained-float",
+    "constrained-str",
+}
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            name = part if part.isprintable() else repr(part)  # one line, whatever the key
+            key = f"{key}.{name}" if key else name
+    return key
+
+
+def _bound(error: ErrorDetails) -> str:
+    ctx, got = error.get("ctx", {}), error["input"]
+    words = {"ge": "at least", "gt": "greater than", "le": "at most", "lt": "less than"}
+    if ctx.get("gt") == 0:
+        return f"must be positive, got {got}"
+    for name, word in words.items():
+        if name in ctx:
+            return f"must be {word} {ctx[name]}, got {got}"
+    if "min_length" in ctx:
+        return f"must not be empty, got {got!r}"
+    raise AssertionError(error)
+
+
+def describe_error(error: ValidationError, section: type[Section], prefix: str = "") -> str:
+    """The first of pydantic's errors as one line naming the key: ``split.modulus: must be at
+    least 2, got 1``. ``prefix``: the section's own key in params.yaml."""
+    errors = error.errors(include_url=False)
+    first = errors[0]
+    loc = (prefix,) + first["loc"] if prefix else first["loc"]
+    errors = [{**e, "loc": (prefix,) + e["loc"]} if prefix else e for e in errors]
+    kind, got = first["type"], first["input"]
+    if loc and loc[-1] in _UNION_TAGS:
+        loc = loc[:-1]
+        options = [_EXPECTED.get(e["type"], "") for e in errors if e["loc"][:-1] == loc]
+        if first["type"] not in _EXPECTED:  # a member of the right type, out of bounds
+            return f"{_dotted(loc)}: {_bound(first)}"
+        return f"{_dotted(loc)}: expected {' or '.join(o for o in options if o)}, got {_describe(got)}"
+    key = _dotted(loc)
+    owner: Any = section  # the section that holds the key
+    for part in first["loc"][:-1]:
+        owner = owner.model_fields[part].annotation if isinstance(part, str) else owner
+    if kind == "extra_forbidden":
+        return f"{key}: unknown key (known: {', '.join(owner.model_fields) or 'none'})"
+    if kind == "literal_error":
+        choices = get_args(owner.model_fields[first["loc"][-1]].annotation)
+        return f"{key}: expected one of {', '.join(map(str, choices))}; got {got!r}"
+    if kind in ("too_short", "too_long"):
+        return f"{key}: expected a list of {first['ctx'].get('max_length') or first['ctx'].get('min_length')} items, got {len(got)}"
+    if kind in ("float_type", "finite_number") and isinstance(got, int) and not isinstance(got, bool):
+        return f"{key}: expected a finite number, got {got}"  # an int too large for a float
+    if kind in _EXPECTED:
+        return f"{key}: expected {_EXPECTED[kind]}, got {_describe(got)}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than", "string_too_short"):
+        return f"{key}: {_bound(first)}"
+    return f"{key}: {first['msg']}"
+
+
+def parse_section(section: type[S], raw: Any, key: str = "") -> S:
+    """Build ``section`` from plain data; every error is one ``PipelineError`` line naming the
+    key, prefixed by ``key`` (the section's place in params.yaml)."""
+    try:
+        return section.model_validate(raw)
+    except ValidationError as error:
+        raise PipelineError(describe_error(error, section, key)) from None
+
+
+def updated(section: S, **changes: Any) -> S:
+    """A copy of ``section`` with ``changes``, validated like params.yaml."""
+    return parse_section(type(section), {**section.model_dump(), **changes})
 
 
 def _child(key: str, name: str) -> str:
     return f"{key}.{name}" if key else name
-
-
-def build_section(cls: type[T], raw: dict[str, Any], key: str) -> T:
-    """Build the dataclass ``cls`` from ``raw``, naming ``key`` in every error."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(map(str, raw)) - set(fields))
-    if unknown:
-        name = unknown[0] if unknown[0].isprintable() else repr(unknown[0])  # one line, whatever the key
-        raise PipelineError(f"{_child(key, name)}: unknown key (known: {', '.join(fields) or 'none'})")
-    hints = get_type_hints(cls)
-    values = {name: _coerce(raw[name], hints[name], _child(key, name)) for name in fields if name in raw}
-    section = cls(**values)
-    validate = getattr(section, "validate", None)
-    if validate is not None:
-        validate(key)  # first: its messages say more (`init_from: a virtual epoch (1, 2, ...)`)
-    for name, value in values.items():
-        check_int_bounds(_child(key, name), value)
-    return section
 
 
 def check_nodes(node: Node | None, prefix: str = "", seen: set[int] | None = None) -> None:
@@ -607,22 +635,14 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     raw = read_params_yaml(path)
     try:
         check_no_secrets(raw)
-        return build_section(Params, raw, "")
+        return parse_section(Params, raw)
     except PipelineError as error:
         raise PipelineError(f"{path}: {error}") from None
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
-
-
-def as_dict(section: Any) -> dict[str, Any]:
+def as_dict(section: Section) -> dict[str, Any]:
     """A section as plain data (lists, not tuples), e.g. to record in a model's metadata."""
-    return typing.cast(dict[str, Any], _plain(dataclasses.asdict(section)))
+    return section.model_dump(mode="json")
 
 
 def check_no_secrets(value: Any, key: str = "") -> None:

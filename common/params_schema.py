@@ -1,122 +1,128 @@
-"""``python -m common.params_schema``: write params.schema.json, the JSON Schema of params.yaml.
+"""``python -m common.params_schema`` (``make schema``): params.schema.json, and the tables of
+params in README.md and docs/torch.md, from the models of common/params.py.
 
-Generated from the dataclasses of common/params.py (the one place defaults live): their types,
-``Literal`` choices as enums, ``INT_BOUNDS`` as minimum and maximum, each default, and no keys
-but theirs (``additionalProperties: false``). The descriptions are params.yaml's own trailing
-comments, the text a user reads next to each key. params.yaml's first line points editors at
-the file (``# yaml-language-server: $schema=params.schema.json``), so they flag a typo or a
-wrong type as it is typed. The stages do not read it: ``load_params`` checks more (ranges
-between keys, finite numbers), in the same one-line errors as before. ``make schema``
-regenerates it; tests/test_params_schema.py fails when the committed file is stale.
+The schema is pydantic's ``model_json_schema()``, with two changes: a section may be left
+empty (``evaluate:``, null), as ``load_params`` allows, and the draft is named.
+params.yaml's first line points editors at it (``# yaml-language-server:
+$schema=params.schema.json``), so they flag a typo or a wrong type as it is typed. The stages
+do not read it: ``load_params`` checks more (rules between keys), in one-line errors.
+
+The tables are written between two markers, ``<!-- params: SECTION -->`` and
+``<!-- /params -->`` (``<!-- params -->`` for all): each key, its default and its field's description. A nested section
+whose page has its own table (``train.torch``, docs/torch.md) is one row linking there.
+tests/test_params_schema.py fails when the committed files are stale.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import posixpath
 import re
 import sys
-import types
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any
 
-from common.params import INT_BOUNDS, PARAMS_FILE, Params, as_dict
+from common.params import Params, Section
 
 SCHEMA_FILE = "params.schema.json"
-DRAFT = "http://json-schema.org/draft-07/schema#"  # the draft editors' YAML plugins support best
-# `  key: value   # description`: a key, its value, and the comment after it.
-_COMMENTED_KEY = re.compile(
-    r"^(?P<indent> *)(?P<key>[A-Za-z_]\w*):(?P<value>.*?)(?:\s+#\s*(?P<comment>.*))?$"
-)
-_SIMPLE_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+# The pages with generated tables, and on each the sections whose keys another page lists
+# (one row linking there instead).
+TABLES: dict[str, dict[str, str]] = {
+    "README.md": {"train.torch": "docs/torch.md#every-traintorch-key"},
+    "docs/torch.md": {},
+}
+_TABLE = re.compile(r"(<!-- params(?:: (?P<section>[\w.]+))? -->\n)(?P<table>.*?)(<!-- /params -->)", re.S)
+_LINK = re.compile(r"\]\((?P<target>[^)#:]+)(?P<anchor>#[^)]*)?\)")
 
 
-def yaml_comments(text: str) -> dict[str, str]:
-    """The trailing comment of each key of a block-style YAML file, by dotted key."""
-    comments: dict[str, str] = {}
-    path: list[tuple[int, str]] = []  # (indent, key) of the enclosing mappings
-    for line in text.splitlines():
-        match = _COMMENTED_KEY.match(line)
-        if not match:
-            continue
-        indent = len(match["indent"])
-        while path and path[-1][0] >= indent:
-            path.pop()
-        path.append((indent, match["key"]))
-        if match["comment"]:
-            comments[".".join(key for _, key in path)] = match["comment"].strip()
-    return comments
-
-
-def type_schema(tp: Any, key: str) -> dict[str, Any]:
-    """The schema of one annotation, as ``common.params._coerce`` reads it."""
-    origin = get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        return section_schema(tp, key)
-    if origin is Literal:
-        return {"enum": list(get_args(tp))}
-    if origin in (Union, types.UnionType):
-        options = [type_schema(option, key) for option in get_args(tp)]
-        if all(set(option) == {"type"} for option in options):
-            return {"type": [option["type"] for option in options]}
-        return {"anyOf": options}
-    if origin is tuple:
-        args = get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return {"type": "array", "items": type_schema(args[0], key)}
-        items = [type_schema(arg, key) for arg in args]
-        return {"type": "array", "items": items, "additionalItems": False, "minItems": len(items)}
-    if tp in _SIMPLE_TYPES:
-        schema: dict[str, Any] = {"type": _SIMPLE_TYPES[tp]}
-        if tp is int and key in INT_BOUNDS:
-            schema["minimum"], schema["maximum"] = INT_BOUNDS[key]
-        return schema
-    raise TypeError(f"{key}: no JSON Schema for the annotation {tp!r}")
-
-
-def section_schema(cls: type, key: str) -> dict[str, Any]:
-    """A section (dataclass): its keys, none required (a missing key takes its default)."""
-    hints = get_type_hints(cls)
-    properties = {}
-    for field in dataclasses.fields(cls):
-        name = f"{key}.{field.name}" if key else field.name
-        properties[field.name] = type_schema(hints[field.name], name)
-    # A section may be left empty (`evaluate:`), as load_params allows: null reads as {}.
-    kind = "object" if not key else ["object", "null"]
-    return {"type": kind, "properties": properties, "additionalProperties": False}
-
-
-def add_details(schema: dict[str, Any], defaults: Any, comments: dict[str, str], key: str = "") -> None:
-    """Each key's default and, where params.yaml comments it, its description."""
-    if key in comments:
-        schema["description"] = comments[key]
-    if not isinstance(defaults, dict):
-        schema["default"] = defaults
-        return
-    for name, child in schema.get("properties", {}).items():
-        add_details(child, defaults[name], comments, f"{key}.{name}" if key else name)
-
-
-def params_schema(params_text: str) -> dict[str, Any]:
-    """The schema of params.yaml, with descriptions from ``params_text`` (its comments)."""
-    schema = {
+def params_schema() -> dict[str, Any]:
+    """The JSON Schema of params.yaml."""
+    schema = Params.model_json_schema()
+    for section in [schema, *schema["$defs"].values()]:
+        for prop in section.get("properties", {}).values():
+            if "$ref" in prop:  # a section: its keys, or null for all defaults
+                prop["anyOf"] = [{"$ref": prop.pop("$ref")}, {"type": "null"}]
+    return {
         "$schema": DRAFT,
-        "title": "params.yaml",
+        **schema,
         "description": "Every knob of the pipeline, one section per stage (generated from "
         "common/params.py by `make schema`; the README's Parameters table explains each).",
-        **section_schema(Params, ""),
     }
-    add_details(schema, as_dict(Params()), yaml_comments(params_text))
-    return schema
 
 
-def schema_text(params_text: str) -> str:
-    return json.dumps(params_schema(params_text), indent=2, ensure_ascii=False) + "\n"
+def schema_text() -> str:
+    return json.dumps(params_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def yaml_value(value: Any) -> str:
+    """A default as params.yaml would hold it, in YAML's flow style."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(yaml_value(item) for item in value) + "]"
+    if isinstance(value, str) and not value:
+        return '""'
+    return str(value)
+
+
+def table_rows(section: type[Section], key: str, linked: dict[str, str], prefix: str) -> list[str]:
+    """One markdown row per key of ``section`` (at ``key`` in params.yaml), nested sections
+    included; keys are written without ``prefix``."""
+    rows = []
+    for name, field in section.model_fields.items():
+        full = f"{key}.{name}" if key else name
+        shown = full.removeprefix(prefix)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, Section):
+            if full in linked:
+                page = linked[full].split("#")[0]
+                rows.append(f"| `{shown}.*` | see [{page}]({linked[full]}) | {field.description} |")
+            else:
+                rows.extend(table_rows(annotation, full, linked, prefix))
+            continue
+        default = field.get_default(call_default_factory=True)
+        rows.append(f"| `{shown}` | `{yaml_value(default)}` | {field.description} |")
+    return rows
+
+
+def params_table(section_key: str, linked: dict[str, str]) -> str:
+    section: type[Section] = Params
+    for part in filter(None, section_key.split(".")):
+        section = section.model_fields[part].annotation  # type: ignore[assignment]
+    prefix = f"{section_key}." if section_key else ""
+    lines = [
+        "| key | default | meaning |",
+        "|---|---|---|",
+        *table_rows(section, section_key, linked, prefix),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def relink(text: str, page: str) -> str:
+    """The descriptions' links are from the repository root: make them relative to ``page``."""
+
+    def link(match: re.Match[str]) -> str:
+        target = posixpath.relpath(match["target"], posixpath.dirname(page) or ".")
+        anchor = match["anchor"] or ""
+        return f"]({anchor})" if target == posixpath.basename(page) and anchor else f"]({target}{anchor})"
+
+    return _LINK.sub(link, text)
+
+
+def with_tables(text: str, page: str, linked: dict[str, str]) -> str:
+    """``text`` (of ``page``) with every marked table regenerated."""
+    return _TABLE.sub(lambda m: m[1] + relink(params_table(m["section"] or "", linked), page) + m[4], text)
 
 
 def main(argv: list[str]) -> int:
     root = Path(argv[0]) if argv else Path()
-    (root / SCHEMA_FILE).write_text(schema_text((root / PARAMS_FILE).read_text()))
+    (root / SCHEMA_FILE).write_text(schema_text())
+    for page, linked in TABLES.items():
+        path = root / page
+        path.write_text(with_tables(path.read_text(), page, linked))
     return 0
 
 

@@ -107,7 +107,7 @@ def test_labels_of_several_types_fit_a_column_value_by_value() -> None:
 def test_a_label_both_negative_and_positive_as_text_is_refused() -> None:
     # `[4]` and `["4"]` match the same rows of a string label column.
     with pytest.raises(PipelineError, match=r"data: labels \['4'\] are both negative and positive"):
-        DataParams(negative_labels=(0, 4), positive_labels=("4",)).validate("data")
+        DataParams(negative_labels=(0, 4), positive_labels=("4",))
 
 
 def test_value_sets_built_once_per_column_type_match_each_type() -> None:

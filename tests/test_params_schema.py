@@ -1,147 +1,53 @@
-"""One source of truth for params: the dataclasses of common/params.py. params.yaml, the
-README's Parameters table and params.schema.json must all agree with them."""
+"""One source of truth for params: the models of common/params.py. params.schema.json and the
+params tables of the README and docs/torch.md are generated from them (make schema)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
 import yaml
 
 from common.errors import PipelineError
-from common.params import Params, as_dict, load_params, read_params_yaml
-from common.params_schema import SCHEMA_FILE, schema_text
+from common.params import load_params
+from common.params_schema import SCHEMA_FILE, TABLES, schema_text, with_tables
 from tests.conftest import ROOT
 
 SCHEMA_LINE = f"# yaml-language-server: $schema={SCHEMA_FILE}"
-TABLE_HEADER = re.compile(r"^\| *key *\| *default *\| *meaning *\|$")
 
 
-def leaves(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"train.logreg.C": 100000.0, ...}``: every key that holds a value, dotted."""
-    found: dict[str, Any] = {}
-    for name, value in data.items():
-        key = f"{prefix}.{name}" if prefix else name
-        if isinstance(value, dict):
-            found.update(leaves(value, key))
-        else:
-            found[key] = value
-    return found
-
-
-def typed(value: Any) -> Any:
-    """``value`` with its type, so that ``1`` and ``1.0`` (or ``0`` and ``false``) differ."""
-    if isinstance(value, list):
-        return [typed(item) for item in value]
-    return (type(value).__name__, value)
-
-
-DEFAULTS = leaves(as_dict(Params()))
-
-
-def test_params_yaml_holds_every_key_with_its_dataclass_default() -> None:
-    committed = leaves(read_params_yaml(ROOT / "params.yaml"))
-    assert sorted(set(DEFAULTS) - set(committed)) == [], "keys missing from params.yaml"
-    assert sorted(set(committed) - set(DEFAULTS)) == [], "params.yaml keys no dataclass has"
-    differ = {k: (committed[k], DEFAULTS[k]) for k in DEFAULTS if typed(committed[k]) != typed(DEFAULTS[k])}
-    assert differ == {}, "params.yaml value, dataclass default"
-
-
-def github_anchor(heading: str) -> str:
-    """The anchor GitHub gives a markdown heading."""
-    text = re.sub(r"[^\w\- ]", "", heading.lstrip("#").strip().lower())
-    return text.replace(" ", "-")
-
-
-def key_table(path: Path, anchor: str | None = None) -> list[tuple[str, str]]:
-    """The (key, default) cells of the first ``| key | default | meaning |`` table in ``path``,
-    after the heading whose anchor is ``anchor`` if given."""
-    lines = path.read_text().splitlines()
-    start = 0
-    if anchor is not None:
-        starts = [i for i, line in enumerate(lines) if line.startswith("#") and github_anchor(line) == anchor]
-        assert starts, f"{path.name}: no heading with the anchor #{anchor}"
-        start = starts[0]
-    header = next(i for i in range(start, len(lines)) if TABLE_HEADER.match(lines[i]))
-    rows = []
-    for line in lines[header + 2 :]:
-        if not line.startswith("|"):
-            break
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        rows.append((cells[0], cells[1]))
-    return rows
-
-
-def documented_defaults(path: Path, prefix: str = "", anchor: str | None = None) -> dict[str, Any]:
-    """Each key of a params table with its default. Several keys may share a row
-    (`` `split.train` / `valid` `` with `` `[0, 8]` / `[8, 9]` ``: the same count of each, the
-    later keys named within the first one's section); a ``section.*`` row links the page and
-    heading whose table lists that section's keys."""
-    found: dict[str, Any] = {}
-    for key_cell, default_cell in key_table(path, anchor):
-        keys = re.findall(r"`([^`]+)`", key_cell)
-        if len(keys) == 1 and keys[0].endswith(".*"):
-            link = re.search(r"\]\(([^)#]+)#([^)]+)\)", default_cell)
-            assert link, f"{path.name}: row {keys[0]} links no table of its keys"
-            section = prefix + keys[0][:-1]
-            found.update(documented_defaults(path.parent / link[1], section, link[2]))
-            continue
-        defaults = re.findall(r"`([^`]*)`", default_cell)
-        assert len(keys) == len(defaults), f"{path.name}: row {key_cell} has {len(defaults)} defaults"
-        section = keys[0].rpartition(".")[0]
-        for key, default in zip(keys, defaults, strict=True):
-            name = key if "." in key or not section else f"{section}.{key}"
-            found[prefix + name] = yaml.safe_load(default)
-    return found
-
-
-def test_the_readme_params_table_lists_every_key_with_its_default() -> None:
-    documented = documented_defaults(ROOT / "README.md")
-    assert sorted(set(DEFAULTS) - set(documented)) == [], "keys missing from the README's table"
-    assert sorted(set(documented) - set(DEFAULTS)) == [], "keys in the README's table no dataclass has"
-    differ = {k: (documented[k], DEFAULTS[k]) for k in DEFAULTS if typed(documented[k]) != typed(DEFAULTS[k])}
-    assert differ == {}, "README default, dataclass default"
-
-
-def test_the_table_parser_reads_shared_rows_and_linked_tables(tmp_path: Path) -> None:
-    """Checks the checker on a small README and the page its wildcard row links."""
-    (tmp_path / "README.md").write_text(
-        "| key | default | meaning |\n|---|---|---|\n"
-        "| `split.train` / `valid` | `[0, 8]` / `[8, 9]` | ranges |\n"
-        "| `train.logreg.C`, `train.logreg.max_iter` | `1.0`, `10` | logistic regression |\n"
-        "| `train.torch.*` | see [torch](torch.md#every-traintorch-key) | torch |\n"
-    )
-    (tmp_path / "torch.md").write_text(
-        "| key | default | meaning |\n|---|---|---|\n| `other` | `1` | not this one |\n\n"
-        "## Every `train.torch.` key\n\n| key | default | meaning |\n|---|---|---|\n"
-        "| `device` | `auto` | where |\n| `warmup` | `null` | share |\n"
-    )
-    assert documented_defaults(tmp_path / "README.md") == {
-        "split.train": [0, 8],
-        "split.valid": [8, 9],
-        "train.logreg.C": 1.0,
-        "train.logreg.max_iter": 10,
-        "train.torch.device": "auto",
-        "train.torch.warmup": None,
-    }
-
-
-def test_the_committed_schema_is_generated_from_the_dataclasses() -> None:
+def test_the_committed_schema_is_generated_from_the_models() -> None:
     committed = (ROOT / SCHEMA_FILE).read_text()
-    assert committed == schema_text((ROOT / "params.yaml").read_text()), (
-        f"{SCHEMA_FILE} is stale: make schema"
-    )
+    assert committed == schema_text(), f"{SCHEMA_FILE} is stale: make schema"
+
+
+@pytest.mark.parametrize("page", sorted(TABLES))
+def test_the_params_tables_are_generated_from_the_models(page: str) -> None:
+    text = (ROOT / page).read_text()
+    assert "<!-- /params -->" in text
+    assert text == with_tables(text, page, TABLES[page]), f"{page}'s params table is stale: make schema"
+
+
+def test_the_generated_table_lists_every_key_with_its_default_and_relative_links() -> None:
+    readme = with_tables("<!-- params -->\n<!-- /params -->", "README.md", TABLES["README.md"])
+    assert "| `split.train` | `[0, 8]` |" in readme
+    assert "| `split.key` | `[SentenceId]` |" in readme
+    assert '| `split.time_column` | `""` |' in readme
+    assert "| `train.nb.norm` | `false` |" in readme
+    assert "| `train.torch.*` | see [docs/torch.md](docs/torch.md#every-traintorch-key) |" in readme
+    assert "([Models](#models))" in readme  # README.md#models, on the README itself
+    torch = with_tables("<!-- params: train.torch -->\n<!-- /params -->", "docs/torch.md", {})
+    assert "| `init_from` | `null` |" in torch and "`train.torch." not in torch
+    assert "[docs](distributed.md)" in torch  # docs/distributed.md, from docs/
 
 
 def test_params_yaml_names_its_schema_and_validates_against_it() -> None:
     text = (ROOT / "params.yaml").read_text()
     assert text.splitlines()[0] == SCHEMA_LINE  # editors (YAML language server) validate with it
     schema = yaml.safe_load((ROOT / SCHEMA_FILE).read_text())
-    jsonschema.Draft7Validator.check_schema(schema)
-    jsonschema.Draft7Validator(schema).validate(yaml.safe_load(text))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(yaml.safe_load(text))
 
 
 @pytest.mark.parametrize(
@@ -171,7 +77,7 @@ def test_the_schema_and_the_stages_accept_and_refuse_the_same_values(
     path = tmp_path / "params.yaml"
     path.write_text(text)
     schema = yaml.safe_load((ROOT / SCHEMA_FILE).read_text())
-    schema_errors = list(jsonschema.Draft7Validator(schema).iter_errors(yaml.safe_load(text)))
+    schema_errors = list(jsonschema.Draft202012Validator(schema).iter_errors(yaml.safe_load(text)))
     assert (not schema_errors) == valid, schema_errors
     if valid:
         load_params(path)

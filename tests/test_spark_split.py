@@ -7,7 +7,6 @@ the same one-line errors on bad input. The printed Spark SQL must select the sam
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import os
 import sys
@@ -21,7 +20,7 @@ import pytest
 import yaml
 
 from common.errors import PipelineError
-from common.params import DataParams, SplitParams
+from common.params import DataParams, SplitParams, updated
 from common.tables import read_table, read_whole
 from prepare_data.report import SplitStats
 from prepare_data.split import SPLITS, split_stream
@@ -158,11 +157,11 @@ BAD_INPUTS = {
     "float key": (SplitParams(key=("score",)), DATA),
     "label that does not fit the column": (
         SplitParams(),
-        dataclasses.replace(DATA, negative_labels=("neg",)),
+        updated(DATA, negative_labels=("neg",)),
     ),
-    "no label mapped": (SplitParams(), dataclasses.replace(DATA, negative_labels=(7,), positive_labels=(8,))),
+    "no label mapped": (SplitParams(), updated(DATA, negative_labels=(7,), positive_labels=(8,))),
     "key NULL in every row": (SplitParams(key=("empty",)), DATA),
-    "no text": (SplitParams(), dataclasses.replace(DATA, text_column="blank")),
+    "no text": (SplitParams(), updated(DATA, text_column="blank")),
     "bad time": (SplitParams(method="sequential", key=(), time_column="when", time_part="hour"), DATA),
 }
 

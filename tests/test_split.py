@@ -3,7 +3,6 @@ exact, the sequential split follows the calendar, and sampling keeps the BigQuer
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import mmap
 import operator
@@ -22,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.errors import PipelineError
-from common.params import DataParams, SplitParams
+from common.params import DataParams, SplitParams, updated
 from common.tables import read_table
 from prepare_data import membership as membership_module
 from prepare_data.hashing import assign_buckets, fingerprint_strings, mix64
@@ -374,7 +373,7 @@ def test_sequential_split_reads_dates_timestamps_and_weekdays() -> None:
         [datetime.date(2024, 1, 1) + datetime.timedelta(days=i) for i in range(14)], pa.date32()
     )  # Monday first
     table = pa.table({"Date": day, "Phrase": ["p"] * 14, "Sentiment": [4] * 14})
-    week = dataclasses.replace(ARTICLE, time_part="day_of_week", train=(1, 6), valid=(6, 7), test=(7, 8))
+    week = updated(ARTICLE, time_part="day_of_week", train=(1, 6), valid=(6, 7), test=(7, 8))
     tables, _ = prepare(table, DATA, week)
     assert [t.num_rows for t in tables.values()] == [10, 2, 2]
     stamps = pa.table(
@@ -481,7 +480,7 @@ def test_a_batch_of_null_times_does_not_fix_the_kind_of_timestamp() -> None:
 
 def test_sampling_with_the_sequential_split_is_refused() -> None:
     with pytest.raises(PipelineError, match=r"^split\.sample: sampling is for method hash"):
-        dataclasses.replace(HOURLY, sample=10).validate("split")
+        updated(HOURLY, sample=10)
 
 
 def open_files() -> set[str]:

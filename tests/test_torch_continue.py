@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 import torch
 
 from common.errors import PipelineError
-from common.params import TorchParams
+from common.params import TorchParams, updated
 from tests.torch_support import phrases
 from train.schedules import build_schedule
 from train.torch_data import Vocabulary
@@ -43,7 +42,7 @@ def train_small(settings: TorchParams, checkpoint_dir: Path, rows: int = 240) ->
 
 
 def test_a_fixed_example_budget_does_not_grow_with_the_data(tmp_path: Path) -> None:
-    budget = dataclasses.replace(SMALL, stop_point=None, training_examples=300)
+    budget = updated(SMALL, stop_point=None, training_examples=300)
     assert virtual_epoch_ends(240, budget) == [100, 200, 300]
     assert virtual_epoch_ends(2400, budget) == [100, 200, 300]
     assert virtual_epoch_ends(240, SMALL) == [120, 240, 360]  # stop_point scales with the rows
@@ -55,14 +54,14 @@ def test_a_fixed_example_budget_does_not_grow_with_the_data(tmp_path: Path) -> N
     with pytest.raises(
         PipelineError, match=r"checkpoints: 3 virtual epochs of 2 examples in all \(training_examples 2\)"
     ):
-        virtual_epoch_ends(240, dataclasses.replace(budget, training_examples=2))
+        virtual_epoch_ends(240, updated(budget, training_examples=2))
 
 
 @pytest.mark.parametrize("schedule", ["linear", "cosine", "one_cycle"])
 def test_each_virtual_epoch_records_the_rate_and_beta1_of_its_last_step(
     tmp_path: Path, schedule: str
 ) -> None:
-    settings = dataclasses.replace(SMALL, schedule=schedule)
+    settings = updated(SMALL, schedule=schedule)
     trained = train_small(settings, tmp_path)
     texts, _ = phrases(240, seed=1)
     vocabulary = Vocabulary.build(texts, settings.max_vocab, settings.min_count, settings.max_tokens)
@@ -84,7 +83,7 @@ def test_kept_checkpoints_are_the_resume_state_of_each_virtual_epoch_and_change_
     tmp_path: Path,
 ) -> None:
     last = train_small(SMALL, tmp_path / "last")
-    kept = train_small(dataclasses.replace(SMALL, keep_checkpoints="all"), tmp_path / "all")
+    kept = train_small(updated(SMALL, keep_checkpoints="all"), tmp_path / "all")
     assert state_dict_bytes(kept.state) == state_dict_bytes(last.state)
     assert kept.curves == last.curves
     names = [kept_checkpoint_name(epoch) for epoch in (1, 2, 3)]
@@ -100,9 +99,9 @@ def test_kept_checkpoints_are_the_resume_state_of_each_virtual_epoch_and_change_
 
 
 def test_a_continued_run_numbers_on_from_its_checkpoint_and_repeats_bit_for_bit(tmp_path: Path) -> None:
-    base = dataclasses.replace(SMALL, keep_checkpoints="all")
+    base = updated(SMALL, keep_checkpoints="all")
     first = train_small(base, tmp_path)
-    longer = dataclasses.replace(SMALL, init_from=2, stop_point=1.0, checkpoints=2, learning_rate=0.001)
+    longer = updated(SMALL, init_from=2, stop_point=1.0, checkpoints=2, learning_rate=0.001)
     continued = train_small(longer, tmp_path)  # same folder: epochs 3 and 4 replace the first run's 3
     assert [row["virtual_epoch"] for row in continued.curves] == [1, 2, 3, 4]
     assert continued.curves[:2] == first.curves[:2]  # the checkpoint's own history, then the new rows
@@ -142,15 +141,15 @@ def test_a_continued_run_is_a_run_from_scratch_with_other_initial_weights(tmp_pa
         start,
     )
     scratch = train_small(SMALL, tmp_path / "scratch")
-    from_file = train_small(dataclasses.replace(SMALL, init_from=str(start)), tmp_path / "from-file")
+    from_file = train_small(updated(SMALL, init_from=str(start)), tmp_path / "from-file")
     assert state_dict_bytes(from_file.state) == state_dict_bytes(scratch.state)
     assert from_file.curves == scratch.curves
 
-    four = dataclasses.replace(SMALL, stop_point=2.0, checkpoints=4, keep_checkpoints="all")
+    four = updated(SMALL, stop_point=2.0, checkpoints=4, keep_checkpoints="all")
     whole = train_small(four, tmp_path / "whole")
-    two = dataclasses.replace(four, stop_point=1.0, checkpoints=2)
+    two = updated(four, stop_point=1.0, checkpoints=2)
     train_small(two, tmp_path / "halves")
-    continued = train_small(dataclasses.replace(two, init_from=2), tmp_path / "halves")
+    continued = train_small(updated(two, init_from=2), tmp_path / "halves")
     assert [row["virtual_epoch"] for row in continued.curves] == [
         row["virtual_epoch"] for row in whole.curves
     ]
@@ -163,14 +162,14 @@ def test_init_from_errors_name_the_key_and_the_file(tmp_path: Path) -> None:
     with pytest.raises(
         PipelineError, match=r"^train\.torch\.init_from: .*virtual_epoch_005\.pt not found \(a run with"
     ):
-        train_small(dataclasses.replace(SMALL, init_from=5), tmp_path)
+        train_small(updated(SMALL, init_from=5), tmp_path)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(
         PipelineError, match=r"^train\.torch\.init_from: .*junk\.pt cannot be read as a checkpoint"
     ):
-        train_small(dataclasses.replace(SMALL, init_from=str(tmp_path / "junk.pt")), tmp_path)
-    train_small(dataclasses.replace(SMALL, keep_checkpoints="all"), tmp_path)
-    wider = dataclasses.replace(SMALL, init_from=1, channels=32)
+        train_small(updated(SMALL, init_from=str(tmp_path / "junk.pt")), tmp_path)
+    train_small(updated(SMALL, keep_checkpoints="all"), tmp_path)
+    wider = updated(SMALL, init_from=1, channels=32)
     with pytest.raises(
         PipelineError,
         match=r"^train\.torch\.init_from: .*virtual_epoch_001\.pt holds a model of another shape",

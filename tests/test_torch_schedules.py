@@ -104,14 +104,14 @@ def test_linear_is_bit_for_bit_the_former_lambda_lr_schedule() -> None:
     ("values", "message"),
     [
         ({"schedule": "step"}, "train.torch.schedule: expected one of linear, cosine, one_cycle; got 'step'"),
-        ({"warmup": 1.0}, "train.torch.warmup: must be in [0, 1) or null, got 1.0"),
+        ({"warmup": 1.0}, "train.torch.warmup: must be less than 1.0, got 1.0"),
         ({"min_lr": 0.01}, "train.torch.min_lr: must be in [0, learning_rate 0.003) or null"),
         ({"beta1_min": 0.96}, "train.torch.beta1_min, train.torch.beta1_max: must satisfy"),
         ({"training_examples": 1000}, "train.torch.training_examples: set exactly one of stop_point"),
         ({"stop_point": None}, "train.torch.training_examples: set exactly one of stop_point"),
         ({"stop_point": None, "training_examples": 0}, "train.torch.training_examples: must be at least 1"),
         ({"keep_checkpoints": "some"}, "train.torch.keep_checkpoints: expected one of last, all"),
-        ({"init_from": 0}, "train.torch.init_from: a virtual epoch (1, 2, ...)"),
+        ({"init_from": 0}, "train.torch.init_from: must be at least 1, got 0"),
         ({"init_from": ""}, "train.torch.init_from: an empty path"),
     ],
 )

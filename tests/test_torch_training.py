@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import yaml
 from torch.nn.functional import binary_cross_entropy_with_logits
 
 from common.errors import PipelineError
-from common.params import TorchParams, load_params
+from common.params import TorchParams, load_params, updated
 from tests.torch_support import phrases
 from train.torch_data import Vocabulary, pad_batch
 from train.torch_loop import (
@@ -93,13 +92,13 @@ def test_virtual_epochs_see_stop_point_times_the_rows_whatever_the_batch_size(tm
     assert virtual_epoch_ends(240, SMALL) == [120, 240, 360]
     seen = []
     for batch_size, accumulation in [(16, 1), (5, 3)]:
-        settings = dataclasses.replace(SMALL, batch_size=batch_size, grad_accum_steps=accumulation)
+        settings = updated(SMALL, batch_size=batch_size, grad_accum_steps=accumulation)
         trained = train_small(settings, tmp_path / f"run-{batch_size}")
         assert [row["virtual_epoch"] for row in trained.curves] == [1, 2, 3]
         seen.append(trained.examples_seen)
     assert seen == [360, 360]
     with pytest.raises(PipelineError, match=r"train\.torch\.checkpoints"):
-        virtual_epoch_ends(2, dataclasses.replace(SMALL, checkpoints=5))
+        virtual_epoch_ends(2, updated(SMALL, checkpoints=5))
 
 
 def test_a_finished_checkpoint_is_reused_and_one_from_other_settings_is_not(tmp_path: Path) -> None:
@@ -112,14 +111,14 @@ def test_a_finished_checkpoint_is_reused_and_one_from_other_settings_is_not(tmp_
     assert state_dict_bytes(again.state) == state_dict_bytes(first.state)
     assert again.curves == first.curves
 
-    other = dataclasses.replace(SMALL, learning_rate=0.01)
+    other = updated(SMALL, learning_rate=0.01)
     changed = train_small(other, tmp_path)
     assert changed.curves != first.curves
     assert torch.load(checkpoint, weights_only=True)["fingerprint"] != saved["fingerprint"]
 
 
 def test_patience_stops_at_the_first_virtual_epochs_without_a_better_valid_loss(tmp_path: Path) -> None:
-    settings = dataclasses.replace(SMALL, checkpoints=8, stop_point=4.0, learning_rate=0.05, patience=1)
+    settings = updated(SMALL, checkpoints=8, stop_point=4.0, learning_rate=0.05, patience=1)
     trained = train_small(settings, tmp_path)
     losses = [row["valid_loss"] for row in trained.curves]
     improved = [loss < min(losses[:i], default=np.inf) for i, loss in enumerate(losses)]
@@ -135,7 +134,7 @@ def test_patience_stops_at_the_first_virtual_epochs_without_a_better_valid_loss(
         ({"grad_accum_steps": 0}, "params.yaml: train.torch.grad_accum_steps: must be at least 1, got 0"),
         ({"device": "tpu"}, "params.yaml: train.torch.device: expected one of auto, cpu, cuda; got 'tpu'"),
         ({"kernel_size": 2}, "params.yaml: train.torch.kernel_size: must be odd"),
-        ({"stop_point": 0}, "params.yaml: train.torch.stop_point: must be positive, got 0.0"),
+        ({"stop_point": 0}, "params.yaml: train.torch.stop_point: must be positive, got 0"),
         ({"bucket_ratio": 1}, "params.yaml: train.torch.bucket_ratio: must be greater than 1"),
         ({"batch_sise": 8}, "params.yaml: train.torch.batch_sise: unknown key"),
     ],
@@ -151,5 +150,5 @@ def test_bad_torch_settings_name_the_key(tmp_path: Path, settings: dict, message
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
 def test_asking_for_cuda_without_it_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match=r"train\.torch\.device: cuda requested"):
-        train_small(dataclasses.replace(SMALL, device="cuda"), tmp_path)
+        train_small(updated(SMALL, device="cuda"), tmp_path)
     assert not (tmp_path / CHECKPOINT_FILE).exists()

@@ -2,7 +2,7 @@
 
 An entry says how its model is trained and which of its params ``make experiments`` shows.
 A scikit-learn model is its classifier, built from its params section (``train.<name>``,
-a dataclass in common/params.py) and the seed, behind the shared TF-IDF features; the torch
+a pydantic model in common/params.py) and the seed, behind the shared TF-IDF features; the torch
 model points to its own trainer. Everything else follows from this table and the params
 sections: the train stage's dispatch, ``train.model``'s choices (common/params.py's
 ``MODEL_NAMES``, checked against this table at stage start), saving and loading (scikit-learn

@@ -26,6 +26,8 @@ from common.params import read_params_yaml
 from tests.s3_server import moto_server, s3_env  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tests' params.yaml: the synthetic data's settings, whatever the project's params.yaml says.
+TEST_PARAMS = ROOT / "tests" / "params.yaml"
 # The modules of `make test-fast`: plain functions on in-memory data, no process, server or
 # dvc run. Every other module is marked `slow` and runs only in `make test`, the full suite,
 # so a new test module is in the full suite until someone decides it is fast.
@@ -166,8 +168,9 @@ def make_repo(dest: Path, synthetic_rows: int = 3000) -> Repo:
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target)
-    # The committed dvc.lock describes the full-size data; a test's own run makes its own.
+    # The committed dvc.lock describes the project's data; a test's own run makes its own.
     (dest / "dvc.lock").unlink(missing_ok=True)
+    shutil.copy2(TEST_PARAMS, dest / "params.yaml")
     repo = Repo(dest)
     repo.set_params(data={"synthetic_rows": synthetic_rows})
     repo.run("git", "init", "-q", "-b", "main")

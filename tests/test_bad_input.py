@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from common.params import read_params_yaml
-from tests.conftest import ROOT, run_module
+from tests.conftest import ROOT, TEST_PARAMS, run_module
 
 GOOD_TSV = "PhraseId\tSentenceId\tPhrase\tSentiment\n1\t1\ta fine film\t4\n2\t1\tfine\t0\n3\t2\tdull\t0\n"
 # Outputs that already exist and must survive a failed run byte for byte.
@@ -25,7 +25,7 @@ PREVIOUS = {
 def scratch(
     tmp_path: Path, raw: bytes | str | None = GOOD_TSV, raw_name: str = "reviews.tsv", **params: dict
 ) -> Path:
-    config = read_params_yaml(ROOT / "params.yaml")
+    config = read_params_yaml(TEST_PARAMS)
     for section, values in params.items():
         config[section].update(values)
     tmp_path.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from common import atomic, errors
 from common.errors import PipelineError
 from common.params import read_params_yaml
 from tests import conftest
-from tests.conftest import ROOT, run_module
+from tests.conftest import ROOT, TEST_PARAMS, run_module
 
 STAGES = ["prepare_data.get", "prepare_data", "train", "evaluate"]
 STAGE_NAMES = {"prepare_data.get": "get_data"}
@@ -49,7 +49,7 @@ OTHER_OUTPUTS = {"train": ["checkpoints"]}
 
 
 def write_params(folder: Path, **sections: dict) -> None:
-    config = read_params_yaml(ROOT / "params.yaml")
+    config = read_params_yaml(TEST_PARAMS)
     config["data"]["synthetic_rows"] = 3000
     for section, values in sections.items():
         config[section].update(values)

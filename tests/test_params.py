@@ -10,8 +10,7 @@ import pytest
 
 from common.errors import PipelineError
 from common.params import Params, load_params
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import TEST_PARAMS
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -21,7 +20,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_the_committed_params_file_is_valid() -> None:
-    params = load_params(ROOT / "params.yaml")
+    params = load_params(TEST_PARAMS)
     assert params.train.model == "logreg"
     assert params.split.key == ("SentenceId",)
 

@@ -12,9 +12,10 @@ import yaml
 from common.errors import PipelineError
 from common.params import load_params
 from common.params_schema import SCHEMA_FILE, TABLES, schema_text, with_tables
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TEST_PARAMS
 
-SCHEMA_LINE = f"# yaml-language-server: $schema={SCHEMA_FILE}"
+# The tests' params.yaml, in tests/, names the schema as params.yaml does, from its own folder.
+SCHEMA_LINE = f"# yaml-language-server: $schema=../{SCHEMA_FILE}"
 
 
 def test_the_committed_schema_is_generated_from_the_models() -> None:
@@ -43,7 +44,7 @@ def test_the_generated_table_lists_every_key_with_its_default_and_relative_links
 
 
 def test_params_yaml_names_its_schema_and_validates_against_it() -> None:
-    text = (ROOT / "params.yaml").read_text()
+    text = (TEST_PARAMS).read_text()
     assert text.splitlines()[0] == SCHEMA_LINE  # editors (YAML language server) validate with it
     schema = yaml.safe_load((ROOT / SCHEMA_FILE).read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -109,9 +110,9 @@ def test_dvc_exp_run_set_param_changes_one_line_of_params_yaml(
     from dvc.utils.hydra import apply_overrides
 
     written = tmp_path / "params.yaml"
-    written.write_text((ROOT / "params.yaml").read_text())
+    written.write_text((TEST_PARAMS).read_text())
     apply_overrides(str(written), [override])
-    before, after = (ROOT / "params.yaml").read_text().splitlines(), written.read_text().splitlines()
+    before, after = (TEST_PARAMS).read_text().splitlines(), written.read_text().splitlines()
     assert len(before) == len(after)
     changed = [(old, new) for old, new in zip(before, after, strict=True) if old != new]
     assert len(changed) == 1, changed

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from common.params import read_params_yaml
-from tests.conftest import ROOT, run_module
+from tests.conftest import ROOT, TEST_PARAMS, run_module
 
 OUTPUTS = ("data/prepared/train.parquet", "data/prepared/valid.parquet", "data/prepared/test.parquet")
 TSV = "PhraseId\tSentenceId\tDate\tPhrase\tSentiment\n" + "".join(
@@ -26,7 +26,7 @@ SEQUENTIAL = {
 
 
 def scratch(tmp_path: Path, tsv: str = TSV, **split: object) -> Path:
-    params = read_params_yaml(ROOT / "params.yaml")
+    params = read_params_yaml(TEST_PARAMS)
     params["split"].update(split)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "data/raw").mkdir(parents=True)

@@ -10,7 +10,7 @@ import yaml
 
 from common.errors import PipelineError
 from common.params import TorchParams, load_params
-from tests.conftest import ROOT
+from tests.conftest import TEST_PARAMS
 from train.schedules import BETA1, build_schedule
 
 
@@ -124,7 +124,7 @@ def test_bad_schedule_and_checkpoint_settings_name_the_key(tmp_path, values: dic
 
 
 def test_the_defaults_keep_the_former_behaviour() -> None:
-    torch_settings = load_params(ROOT / "params.yaml").train.torch
+    torch_settings = load_params(TEST_PARAMS).train.torch
     assert torch_settings == TorchParams()
     schedule = build_schedule(torch_settings, 1000)
     assert (schedule.kind, schedule.warmup_steps, schedule.min_lr) == ("linear", 50, 0.0)

@@ -125,7 +125,7 @@ chromium:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; \
 	fi
 
-# The Spark engine's tests (tests/test_spark_split.py) need Java 17: Debian's JRE when there is no java.
+# The Spark engine's tests (spark_engine/tests/test_spark_split.py) need Java 17: Debian's JRE when there is no java.
 java:
 	@if ! command -v java >/dev/null; then \
 	  echo "make: java not found; installing Debian's openjdk-17-jre-headless for the Spark tests"; \

@@ -160,6 +160,12 @@ TIME_PART_BOUNDS: dict[str, tuple[int, int] | None] = {
 
 
 TimePart = Literal["day_of_month", "day_of_week", "day_of_year", "month", "hour", "year"]
+# `split.engine`'s choices: the local engine, and the optional engines (prepare_data/__main__.py).
+SPLIT_ENGINES: tuple[str, ...] = (
+    "local",
+    "spark",  # optional part: spark_engine
+)
+SplitEngineName = Literal[SPLIT_ENGINES]  # type: ignore[valid-type]
 
 
 class SplitParams(Section):
@@ -203,7 +209,7 @@ class SplitParams(Section):
     seed: Seed = Field(
         42, description="seed of the random split the report compares with (changes no output row)"
     )
-    engine: Literal["local", "spark"] = Field(
+    engine: SplitEngineName = Field(
         "local", description="`local`, or `spark`: the same split, row for row, as a PySpark job"
     )
     spark_master: str | None = Field(
@@ -497,38 +503,49 @@ def _bound(error: ErrorDetails) -> str:
     raise AssertionError(error)
 
 
+def _union_message(errors: list[ErrorDetails], loc: tuple[int | str, ...]) -> str:
+    """One message for a union's member errors (``int | str``): the member of the right type
+    out of bounds, or every type the key may take."""
+    first = errors[0]
+    if first["type"] not in _EXPECTED:
+        return _bound(first)
+    options = [_EXPECTED[e["type"]] for e in errors if e["loc"][:-1] == loc and e["type"] in _EXPECTED]
+    return f"expected {' or '.join(options)}, got {_describe(first['input'])}"
+
+
+def _field_message(error: ErrorDetails, owner: type[Section]) -> str:
+    """The message for one key of ``owner`` (the section that holds it)."""
+    kind, got, ctx = error["type"], error["input"], error.get("ctx", {})
+    if kind == "extra_forbidden":
+        return f"unknown key (known: {', '.join(owner.model_fields) or 'none'})"
+    if kind == "literal_error":
+        choices = get_args(owner.model_fields[str(error["loc"][-1])].annotation)
+        return f"expected one of {', '.join(map(str, choices))}; got {got!r}"
+    if kind in ("too_short", "too_long"):
+        return f"expected a list of {ctx.get('max_length') or ctx.get('min_length')} items, got {len(got)}"
+    if kind in ("float_type", "finite_number") and isinstance(got, int) and not isinstance(got, bool):
+        return f"expected a finite number, got {got}"  # an int too large for a float
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {_describe(got)}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than", "string_too_short"):
+        return _bound(error)
+    return error["msg"]
+
+
 def describe_error(error: ValidationError, section: type[Section], prefix: str = "") -> str:
     """The first of pydantic's errors as one line naming the key: ``split.modulus: must be at
     least 2, got 1``. ``prefix``: the section's own key in params.yaml."""
     errors = error.errors(include_url=False)
-    first = errors[0]
-    loc = (prefix,) + first["loc"] if prefix else first["loc"]
-    errors = [{**e, "loc": (prefix,) + e["loc"]} if prefix else e for e in errors]
-    kind, got = first["type"], first["input"]
+    loc = errors[0]["loc"]
     if loc and loc[-1] in _UNION_TAGS:
+        message = _union_message(errors, loc[:-1])
         loc = loc[:-1]
-        options = [_EXPECTED.get(e["type"], "") for e in errors if e["loc"][:-1] == loc]
-        if first["type"] not in _EXPECTED:  # a member of the right type, out of bounds
-            return f"{_dotted(loc)}: {_bound(first)}"
-        return f"{_dotted(loc)}: expected {' or '.join(o for o in options if o)}, got {_describe(got)}"
-    key = _dotted(loc)
-    owner: Any = section  # the section that holds the key
-    for part in first["loc"][:-1]:
-        owner = owner.model_fields[part].annotation if isinstance(part, str) else owner
-    if kind == "extra_forbidden":
-        return f"{key}: unknown key (known: {', '.join(owner.model_fields) or 'none'})"
-    if kind == "literal_error":
-        choices = get_args(owner.model_fields[first["loc"][-1]].annotation)
-        return f"{key}: expected one of {', '.join(map(str, choices))}; got {got!r}"
-    if kind in ("too_short", "too_long"):
-        return f"{key}: expected a list of {first['ctx'].get('max_length') or first['ctx'].get('min_length')} items, got {len(got)}"
-    if kind in ("float_type", "finite_number") and isinstance(got, int) and not isinstance(got, bool):
-        return f"{key}: expected a finite number, got {got}"  # an int too large for a float
-    if kind in _EXPECTED:
-        return f"{key}: expected {_EXPECTED[kind]}, got {_describe(got)}"
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than", "string_too_short"):
-        return f"{key}: {_bound(first)}"
-    return f"{key}: {first['msg']}"
+    else:
+        owner: Any = section  # the section that holds the key
+        for part in loc[:-1]:
+            owner = owner.model_fields[part].annotation if isinstance(part, str) else owner
+        message = _field_message(errors[0], owner)
+    return f"{_dotted((prefix, *loc) if prefix else loc)}: {message}"
 
 
 def parse_section(section: type[S], raw: Any, key: str = "") -> S:

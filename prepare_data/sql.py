@@ -6,14 +6,14 @@ leaves them out. It spells the same definition as ``prepare_data.hashing``:
 
 - the key: ``CONCAT`` of ``CAST(x AS STRING)`` of each key column (a NULL part makes it NULL);
   ``key: []`` hashes the whole row as JSON (``TO_JSON_STRING`` in BigQuery, ``row_json``, the
-  project's own function, in Spark: see docs/spark.md for where the two may differ);
+  project's own function, in Spark: see spark_engine/README.md for where the two may differ);
 - ``FARM_FINGERPRINT`` of it: BigQuery's own function; in Spark the project's implementation
-  registered as the UDF ``farm_fingerprint`` (``prepare_data.spark_split.register_udfs``);
+  registered as the UDF ``farm_fingerprint`` (``spark_engine.split.register_udfs``);
 - the bucket ``ABS(MOD(fp, modulus))`` (Spark: ``abs(fp % modulus)``; ``pmod`` is another
   function), and with ``sample`` S > 1 ``ABS(MOD(fp, S)) = 0`` and ``DIV(ABS(MOD(fp, S * modulus)), S)``;
 - the sequential split: ``time_part`` of ``CAST(time_column AS TIMESTAMP)``, in UTC.
 
-The Spark engine (``prepare_data.spark_split``) builds its columns from these expressions, so
+The Spark engine (``spark_engine.split``) builds its columns from these expressions, so
 the printed query and the engine cannot drift apart.
 """
 
@@ -211,7 +211,7 @@ def main() -> None:
     print(f"{header}\n-- BigQuery (replace the table name):")
     print(split_query(params.data, params.split, "bigquery", columns, label_type) + ";")
     print(
-        "\n-- Spark SQL (register the UDFs first: prepare_data.spark_split.register_udfs(spark);"
+        "\n-- Spark SQL (register the UDFs first: spark_engine.split.register_udfs(spark);"
         " and SET spark.sql.session.timeZone=UTC for the sequential split):"
     )
     print(split_query(params.data, params.split, "spark", columns, label_type, source="reviews") + ";")

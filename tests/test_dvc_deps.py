@@ -67,7 +67,16 @@ def stage_code(module: str) -> set[str]:
         seen.add(path)
         package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
         pending.extend((module_file(n), n) for n in imported_modules(path, package))
-    return {str(p.relative_to(ROOT)) for p in seen}
+    return {str(p.relative_to(ROOT)) for p in seen if not docstring_only(p)}
+
+
+def docstring_only(path: Path) -> bool:
+    """A file that holds a docstring and nothing else (a package's ``__init__.py``) runs no
+    code, so it cannot change a stage's outputs: it is not a dependency."""
+    body = ast.parse(path.read_text()).body
+    return len(body) <= 1 and all(
+        isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body
+    )
 
 
 def declared_code(deps: list[str]) -> set[str]:

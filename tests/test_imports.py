@@ -1,5 +1,6 @@
-"""The code's layout holds: no import cycles, no private names across modules, and no stage
-importing another stage, except through the one door listed below.
+"""The code's layout holds: no import cycles, no private names across modules, no stage
+importing another stage, except through the one door listed below, and no function above
+radon's grade C.
 
 The imports are read from the code (``tests.test_dvc_deps``), function-level ones included:
 a cycle that works only because one of its imports sits inside a function is still a cycle.
@@ -10,10 +11,15 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from radon.complexity import cc_rank, cc_visit
+
 from tests.conftest import ROOT
 from tests.test_dvc_deps import imported_modules, module_file
 
-PACKAGES = ("common", "prepare_data", "train", "evaluate", "predict", "serve")
+# The optional parts, each a folder, and the stage it extends: a part builds on its stage's
+# modules, and the stage imports the part only at its registration (tests/test_optional_parts.py).
+PARTS = {"spark_engine": "prepare_data"}
+PACKAGES = ("common", "prepare_data", "train", "evaluate", "predict", "serve", *PARTS)
 # The stages that load a trained model do it through train's model store, which knows every
 # model's format and checks it against dvc.lock. The remaining step of issue 22 moves it, with
 # the model code, out of train into a package of its own.
@@ -23,7 +29,7 @@ STAGE_DOORS = {"train.model_store"}
 def project_modules() -> dict[str, Path]:
     modules = {}
     for package in PACKAGES:
-        for path in sorted((ROOT / package).glob("*.py")):
+        for path in sorted((ROOT / package).glob("*.py")):  # a part's tests/ are not its code
             name = package if path.stem == "__init__" else f"{package}.{path.stem}"
             modules[name] = path
     return modules
@@ -98,8 +104,22 @@ def test_common_imports_no_stage_and_stages_meet_only_through_the_model_store() 
         home = name.split(".")[0]
         for target in targets:
             other = target.split(".")[0]
-            if other in (home, "common"):
+            if other in (home, "common") or other in (
+                PARTS.get(home),
+                *[p for p, h in PARTS.items() if h == home],
+            ):
                 continue
             if home == "common" or target not in STAGE_DOORS:
                 crossing.append(f"{name} -> {target}")
     assert crossing == []
+
+
+def test_no_function_is_above_radon_grade_c() -> None:
+    """Every function of the stage code and the shared code reads in one sitting: cyclomatic
+    complexity at most 20 (radon's grade C). Split a function that grows past it."""
+    too_complex = []
+    for name, path in project_modules().items():
+        for block in cc_visit(path.read_text()):
+            if cc_rank(block.complexity) not in "ABC":
+                too_complex.append(f"{name}.{block.name}: {cc_rank(block.complexity)} ({block.complexity})")
+    assert too_complex == []

@@ -30,7 +30,7 @@ from tests.conftest import run_module
 
 pytest.importorskip("pyspark", reason="the Spark engine's tests need the .[spark] extra (make test)")
 
-from prepare_data.spark_split import spark_session, spark_split
+from spark_engine.split import spark_session, spark_split
 
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
 DATA = DataParams()
@@ -245,7 +245,7 @@ def test_sql_and_spark_read_the_same_csv_file(spark: object, tmp_path: Path) -> 
     raw = tmp_path / "reviews.tsv"
     raw.write_bytes(to_tsv(generate_reviews(300, seed=1)))
     local = read_table(raw)
-    from prepare_data.spark_split import read_raw
+    from spark_engine.split import read_raw
 
     frame, schema = read_raw(spark, raw, SplitParams())  # type: ignore[arg-type]
     assert schema == local.schema

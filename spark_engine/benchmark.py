@@ -1,13 +1,13 @@
 """prepare_data's split on the local engine against split.engine: spark (local[N]), same run.
 
 For each size: get_data's synthetic reviews as a TSV; the local engine (``split_stream``, as
-``python -m prepare_data`` runs it) and the Spark engine (``prepare_data.spark_split``) on the
+``python -m prepare_data`` runs it) and the Spark engine (``spark_engine.split``) on the
 same file, each in this process; the Spark session is started once, and its start-up is
 printed apart. Prints the seconds of each and whether the files, report and plot data are the
 same bytes.
 
-    python benchmarks/spark_split.py                        # 1M and 10M rows, local[2]
-    python benchmarks/spark_split.py --rows 100000 --master 'local[*]'
+    python spark_engine/benchmark.py                        # 1M and 10M rows, local[2]
+    python spark_engine/benchmark.py --rows 100000 --master 'local[*]'
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ def main() -> None:
     from common.params import DataParams, SplitParams
     from common.tables import read_whole
     from prepare_data.report import SplitStats
-    from prepare_data.spark_split import spark_session, spark_split
     from prepare_data.split import SPLITS, split_stream
     from prepare_data.synthetic import generate_reviews, to_tsv
+    from spark_engine.split import spark_session, spark_split
 
     data, split = DataParams(), SplitParams()
     start = time.perf_counter()

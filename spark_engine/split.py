@@ -1,4 +1,4 @@
-"""``split.engine: spark``: the same split as a PySpark job, row for row (docs/spark.md).
+"""``split.engine: spark``: the same split as a PySpark job, row for row (spark_engine/README.md).
 
 Spark reads the raw file with its own reader, and does the per-row work and every aggregate of
 the report on its executors:
@@ -22,7 +22,7 @@ and this process streams them in order into the local engine's parquet writer
 (``prepare_data.stream.BackgroundWriters``): the same single ``{train,valid,test}.parquet``
 files with the same row groups and encodings. On the default data (and any parquet input) the
 files are byte-identical to the local engine's; differences for CSV inputs come from the two
-readers' typing and are listed in docs/spark.md.
+readers' typing and are listed in spark_engine/README.md.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ if typing.TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SPARK_MASTER_ENV = "SPARK_MASTER"
-# A folder both the executors and this process reach, for the sorted rows (docs/spark.md).
+# A folder both the executors and this process reach, for the sorted rows (spark_engine/README.md).
 SCRATCH_ENV = "SPARK_SPLIT_SCRATCH"
 DEFAULT_MASTER = "local[*]"
 # The engine's own columns; a raw column with one of these names is refused.
@@ -100,7 +100,7 @@ def spark_session(master: str | None) -> SparkSession:
     """A session on ``master`` whose Python workers run this interpreter, in UTC."""
     # Without it the workers run the system's python3, which lacks the project's packages.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    # Known and checked here (tests/test_spark_split.py): the UDFs pass Arrow arrays, not pandas 3's types.
+    # Known and checked here (spark_engine/tests/test_spark_split.py): the UDFs pass Arrow arrays, not pandas 3's types.
     warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
     try:
         from pyspark.sql import SparkSession

@@ -3,7 +3,8 @@
 #   docker run --rm -v "$PWD:/home/app/project" --user "$(id -u):$(id -g)" sentiment-pipeline
 #   docker build --target serve -t sentiment-serve .          # the model service
 #   docker run --rm -p 8000:8000 -v "$PWD/model:/srv/model:ro" sentiment-serve
-# Both hold the core (the default pipeline, scikit-learn models); --build-arg EXTRAS=torch adds torch.
+# Both hold the core (the default pipeline, scikit-learn models) and the service;
+# --build-arg EXTRAS="serve torch" adds torch.
 # docker-compose.yml runs both; `make test-images` builds and runs them with a real engine.
 # Pinned base: the Python the committed dvc.lock was produced with.
 ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
@@ -19,13 +20,14 @@ RUN apt-get update \
 
 # ---- venv: the README's install step, `make install` (requirements.lock as constraints), into
 # /opt/venv: outside the project folder, so that a mounted checkout does not hide it. EXTRAS
-# are on top of the core (what `make repro` installs: the default pipeline and a scikit-learn
-# model's service): "torch" for the torch model, "torch test" for the dev container. Only
+# are on top of the core (what `make repro` installs: the default pipeline): "serve" for the
+# model service (the default), "serve torch" for the torch model, "serve torch test" for the
+# dev container. Only
 # these files are copied first: a code change re-installs nothing. The build folder
 # (build/, *.egg-info) stays in this stage; the images copy the venv alone.
 FROM tools AS venv
 ARG TORCH_INDEX_URL
-ARG EXTRAS=""
+ARG EXTRAS="serve"
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /opt/build
 COPY pyproject.toml requirements.lock README.md Makefile ./

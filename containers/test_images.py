@@ -181,7 +181,7 @@ def test_the_images_hold_no_git_no_build_leftovers_and_no_test_tools(images: Non
              " python -c 'import pytest' 2>/dev/null && echo pytest; true"],
         ).stdout.split()  # fmt: skip
         assert found == [], f"{tag}: {found}"
-        # The core only: torch when asked for (--build-arg EXTRAS=torch).
+        # The core and the serve extra: torch only when asked for (--build-arg EXTRAS="serve torch").
         torch = run([docker(), "run", "--rm", "--network", "none", tag, "python", "-c",
                      "import importlib.util as u; print(u.find_spec('torch') is not None)"]).stdout  # fmt: skip
         assert torch.strip() == "False", f"{tag} has torch"

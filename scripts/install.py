@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 SUPPORTED = ((3, 11), (3, 12), (3, 13))
-EXTRAS = ("torch", "spark", "test")
+EXTRAS = ("torch", "spark", "serve", "test")
 DEFAULT_TORCH_INDEX_URL = "https://download.pytorch.org/whl/cpu"
 ROOT = Path(__file__).resolve().parent.parent
 PIP = ("-m", "pip", "--disable-pip-version-check")

@@ -18,11 +18,17 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import uvicorn
+try:
+    import uvicorn
+
+    from serve.app import create_app
+except ModuleNotFoundError as missing:  # an extra, not the core: say how to install it
+    sys.exit(
+        f"serve: error: {missing.name} is not installed: the service needs the serve extra (make install EXTRAS=serve)"
+    )
 
 from common.errors import PipelineError
 from common.stage import StageArgumentParser, run_stage
-from serve.app import create_app
 from serve.model_source import revision_model, workspace_model
 from train.model_store import MODEL_DIR, UNLOCKED_FLAG, UNLOCKED_HELP
 

@@ -131,9 +131,9 @@ def test_make_repro_reproduces_the_committed_lock(ordinary: Path) -> None:
     assert outs((ordinary / "dvc.lock").read_text()) == outs((ROOT / "dvc.lock").read_text())
 
 
-def test_the_core_holds_no_torch_spark_or_test_tools(ordinary: Path) -> None:
+def test_the_core_holds_no_torch_spark_service_or_test_tools(ordinary: Path) -> None:
     python = ordinary / ".venv/bin/python"
-    for module in ("torch", "pyspark", "pytest", "moto", "hypothesis"):
+    for module in ("torch", "pyspark", "fastapi", "uvicorn", "pytest", "moto", "hypothesis"):
         found = subprocess.run([python, "-c", f"import {module}"], capture_output=True)
         assert found.returncode != 0, f"{module} is installed by make repro"
 

@@ -350,3 +350,28 @@ def test_sigterm_finishes_the_requests_in_flight(model_dir: Path, tmp_path: Path
     assert json.loads(payload)["prediction"] == "positive"
     assert server.process.wait(timeout=60) == 0
     assert "Finished server process" in (tmp_path / "serve.log").read_text()
+
+
+# Runs `python -m serve` as if the serve extra were not installed: importing uvicorn fails.
+WITHOUT_THE_EXTRA = """
+import runpy, sys
+class NoUvicorn:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("uvicorn", "fastapi"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoUvicorn())
+sys.argv = ["serve"]
+runpy.run_module("serve", run_name="__main__")
+"""
+
+
+def test_without_the_serve_extra_serve_says_how_to_install_it(tmp_path: Path) -> None:
+    env = stage_env()
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_THE_EXTRA], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "serve: error: uvicorn is not installed: the service needs the serve extra (make install EXTRAS=serve)"
+    ]

@@ -38,10 +38,10 @@ def test_the_service_image_copies_the_code_serve_runs_and_installs_no_test_extra
     copied = set(re.findall(r"^COPY (\w+)/ \1/$", serve, re.M))
     needed = {path.split("/")[0] for path in stage_code("serve")}
     assert needed <= copied, f"Dockerfile serve stage misses {sorted(needed - copied)}"
-    # The README's install step, the core only by default (EXTRAS=torch for a torch model),
-    # without pip and bytecode caches (serve-venv).
+    # The README's install step, the core and the serve extra by default (EXTRAS="serve torch"
+    # for a torch model), without pip and bytecode caches (serve-venv).
     build = stage("venv")
-    assert 'ARG EXTRAS=""\n' in build and 'make install VENV=/opt/venv EXTRAS="${EXTRAS}"' in build
+    assert 'ARG EXTRAS="serve"\n' in build and 'make install VENV=/opt/venv EXTRAS="${EXTRAS}"' in build
     assert "pip uninstall" in stage("serve-venv")
     assert "COPY --from=serve-venv /opt/venv /opt/venv" in serve
     assert "COPY --from=venv /opt/venv /opt/venv" in stage("pipeline")

@@ -29,7 +29,7 @@ def test_the_dev_container_builds_the_pipeline_image_with_its_environment_and_ex
     # the environment in the container; the workspace is mounted where the image's project is.
     assert config["workspaceFolder"] == workdir
     assert f"target={workdir}," in config["workspaceMount"]
-    assert build["args"]["EXTRAS"].split() == ["torch", "test"]
+    assert build["args"]["EXTRAS"].split() == ["serve", "torch", "test"]
     assert (
         config["customizations"]["vscode"]["settings"]["python.defaultInterpreterPath"]
         == "/opt/venv/bin/python"

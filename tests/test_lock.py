@@ -27,6 +27,7 @@ LOCAL = {
     "scripts",
     "plots",
     "benchmarks",
+    "spark_engine",
 }
 # The peers of benchmarks/prepare_data.py (its OPTIONAL_LEGS): skipped when absent, not dependencies.
 BENCHMARK_PEERS = {"polars", "duckdb"}

@@ -115,14 +115,19 @@ bench:
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
-# The browser tests (tests/test_plots_browser.py) drive Debian's Chromium, headless; set
-# CHROMIUM to use another Chromium-based browser (e.g. /usr/bin/google-chrome).
+# The browser tests (tests/test_plots_browser.py): Playwright (the test extra) drives Debian's
+# Chromium, headless, through executable_path, with no browser download (never `playwright
+# install`). Playwright's driver, the node inside its wheel, also needs libatomic1, which
+# chromium does not bring. Set CHROMIUM to use another Chromium-based browser
+# (e.g. /usr/bin/google-chrome).
 CHROMIUM ?= /usr/bin/chromium
 chromium:
-	@if [ ! -x "$(CHROMIUM)" ]; then \
-	  echo "make: $(CHROMIUM) not found; installing Debian's chromium for the browser tests"; \
+	@missing=$$([ -x "$(CHROMIUM)" ] || echo chromium); \
+	if command -v dpkg >/dev/null && ! dpkg -s libatomic1 >/dev/null 2>&1; then missing="$$missing libatomic1"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing Debian's$$(printf ' %s' $$missing) for the browser tests"; \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
 	fi
 
 # The Spark engine's tests (spark_engine/tests/test_spark_split.py) need Java 17: Debian's JRE when there is no java.

@@ -1,8 +1,9 @@
-"""The torch loop in process: example budget, schedules in the curves, kept checkpoints and
-``init_from``, and exactly what a continued run equals (and does not)."""
+"""The torch loop in process: example budget, schedules in the curves and across a resume, kept
+checkpoints and ``init_from``, and exactly what a continued run equals (and does not)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,8 @@ import torch
 
 from common.errors import PipelineError
 from common.params import TorchParams, updated
+from tests.test_torch_schedules import schedule_values
 from tests.torch_support import phrases
-from train.schedules import build_schedule
 from train.torch_data import Vocabulary
 from train.torch_loop import (
     CHECKPOINT_FILE,
@@ -33,11 +34,23 @@ SMALL = TorchParams(
 SEED = 7
 
 
-def train_small(settings: TorchParams, checkpoint_dir: Path, rows: int = 240) -> TrainedModel:
+def train_small(
+    settings: TorchParams,
+    checkpoint_dir: Path,
+    rows: int = 240,
+    on_virtual_epoch: Callable[[list[dict[str, float | int]]], None] | None = None,
+) -> TrainedModel:
     texts, labels = phrases(rows, seed=1)
     valid_texts, valid_labels = phrases(60, seed=2)
     return train_torch_model(
-        settings, SEED, texts, np.array(labels), valid_texts, np.array(valid_labels), checkpoint_dir
+        settings,
+        SEED,
+        texts,
+        np.array(labels),
+        valid_texts,
+        np.array(valid_labels),
+        checkpoint_dir,
+        on_virtual_epoch,
     )
 
 
@@ -67,16 +80,43 @@ def test_each_virtual_epoch_records_the_rate_and_beta1_of_its_last_step(
     vocabulary = Vocabulary.build(texts, settings.max_vocab, settings.min_count, settings.max_tokens)
     encoded = vocabulary.encode_all(texts)
     epochs = plan_steps(Split(encoded, np.zeros(240)), settings, SEED, virtual_epoch_ends(240, settings))
-    plan = build_schedule(settings, sum(map(len, epochs)))
+    plan = schedule_values(settings, sum(map(len, epochs)))
     last_steps = np.cumsum([len(steps) for steps in epochs]) - 1
     assert [row["learning_rate"] for row in trained.curves] == [
-        pytest.approx(plan.learning_rate(int(step)), rel=1e-5) for step in last_steps
+        pytest.approx(plan[step][0], rel=1e-5) for step in last_steps
     ]
-    assert [row["beta1"] for row in trained.curves] == [
-        pytest.approx(plan.beta1(int(step))) for step in last_steps
-    ]
+    assert [row["beta1"] for row in trained.curves] == [pytest.approx(plan[step][1]) for step in last_steps]
     # It learns with every schedule: the valid loss falls below chance (log 2 = 0.693).
     assert trained.curves[-1]["valid_loss"] < min(trained.curves[0]["valid_loss"], 0.69)
+
+
+class Killed(Exception):
+    """A kill right after a virtual epoch's checkpoint was written."""
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine", "one_cycle"])
+def test_a_run_stopped_after_any_virtual_epoch_resumes_bit_for_bit(tmp_path: Path, schedule: str) -> None:
+    """Each schedule's scheduler state goes through the checkpoint: resumed after virtual epoch 1
+    or 2 of 3, the weights, curves and every checkpoint file equal the uninterrupted run's."""
+    settings = updated(SMALL, schedule=schedule, keep_checkpoints="all")
+    whole = train_small(settings, tmp_path / "whole")
+    for stop in (1, 2):
+
+        def kill(curves: list[dict[str, float | int]], stop: int = stop) -> None:
+            if len(curves) == stop:
+                raise Killed
+
+        folder = tmp_path / f"killed-after-{stop}"
+        with pytest.raises(Killed):
+            train_small(settings, folder, on_virtual_epoch=kill)
+        assert torch.load(folder / CHECKPOINT_FILE, weights_only=True)["virtual_epoch"] == stop
+        resumed = train_small(settings, folder)
+        assert state_dict_bytes(resumed.state) == state_dict_bytes(whole.state)
+        assert resumed.curves == whole.curves
+        files = sorted(path.name for path in (tmp_path / "whole").iterdir())
+        assert sorted(path.name for path in folder.iterdir()) == files
+        for name in files:
+            assert (folder / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
 
 
 def test_kept_checkpoints_are_the_resume_state_of_each_virtual_epoch_and_change_no_weight(
@@ -175,3 +215,21 @@ def test_init_from_errors_name_the_key_and_the_file(tmp_path: Path) -> None:
         match=r"^train\.torch\.init_from: .*virtual_epoch_001\.pt holds a model of another shape",
     ):
         train_small(wider, tmp_path)
+
+
+def test_init_from_reads_a_format_2_checkpoint_but_a_resume_does_not(tmp_path: Path) -> None:
+    """Format 3 added the scheduler's state: a format 2 last.pt cannot be resumed (the run starts
+    over), while init_from, which reads only weights, vocabulary and curves, still takes one."""
+    first = train_small(updated(SMALL, keep_checkpoints="all"), tmp_path / "first")
+    for name in (kept_checkpoint_name(3), CHECKPOINT_FILE):
+        state = torch.load(tmp_path / "first" / name, weights_only=True)
+        del state["scheduler"]
+        torch.save({**state, "format": 2}, tmp_path / "first" / name)
+    continued = train_small(updated(SMALL, init_from=3), tmp_path / "first")
+    assert continued.first_epoch == 3 and continued.curves[:3] == first.curves
+    folder = tmp_path / "resumed"
+    folder.mkdir()
+    (folder / CHECKPOINT_FILE).write_bytes((tmp_path / "first" / CHECKPOINT_FILE).read_bytes())
+    again = train_small(updated(SMALL, keep_checkpoints="all"), folder)
+    assert again.curves == first.curves and state_dict_bytes(again.state) == state_dict_bytes(first.state)
+    assert torch.load(folder / CHECKPOINT_FILE, weights_only=True)["format"] == CHECKPOINT_FORMAT

@@ -4,10 +4,9 @@ The run sees ``stop_point`` x (train rows) examples in all, or ``training_exampl
 budget whatever the data size), cut into ``checkpoints`` virtual epochs of a fixed number of
 examples, whatever the batch size. After each one it evaluates on the valid split and
 atomically saves everything the rest of the run depends on: weights, vocabulary, optimizer,
-RNG states, step, examples seen, curves and the best weights so far. The learning rate and
-beta1 are functions of the step (``train.schedules``) and the data order a function of
-``(seed, examples seen)``, so a run resumed from a checkpoint takes exactly the steps an
-uninterrupted run would have taken.
+learning-rate scheduler (``train.schedules``), RNG states, step, examples seen, curves and the
+best weights so far. The data order is a function of ``(seed, examples seen)``, so a run
+resumed from a checkpoint takes exactly the steps an uninterrupted run would have taken.
 
 ``keep_checkpoints: all`` also keeps each virtual epoch's checkpoint; ``init_from`` starts a
 new run from one (docs/torch.md: what a continued run does and does not equal).
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn.functional import binary_cross_entropy_with_logits
+from torch.optim.lr_scheduler import LRScheduler
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -38,7 +38,7 @@ from common.atomic import write_bytes_atomic
 from common.errors import PipelineError
 from common.params import TorchParams, as_dict
 from train import distributed
-from train.schedules import build_schedule
+from train.schedules import build_scheduler, rate_and_beta1
 from train.torch_data import SPECIAL_TOKENS, Vocabulary, length_buckets, pad_batch, stream_batches
 from train.torch_model import (
     Architecture,
@@ -49,7 +49,9 @@ from train.torch_model import (
 )
 
 CHECKPOINT_FILE = "last.pt"
-CHECKPOINT_FORMAT = 2
+# 3: the scheduler's state_dict added. init_from reads what formats 2 and 3 share.
+CHECKPOINT_FORMAT = 3
+INIT_FORMATS = (2, CHECKPOINT_FORMAT)
 KEPT_NAME = re.compile(r"virtual_epoch_(\d+)\.pt")
 # settings that do not change what the run computes: changing them keeps a run resumable.
 NOT_FINGERPRINTED = ("keep_checkpoints",)
@@ -210,7 +212,7 @@ def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
         log.warning("%s: cannot be read (%s); training from scratch", path, type(error).__name__)
         return None
     if checkpoint.get("format") != CHECKPOINT_FORMAT or checkpoint.get("fingerprint") != fingerprint:
-        log.info("%s: from other settings or data; training from scratch", path)
+        log.info("%s: from other settings, data or checkpoint format; training from scratch", path)
         return None
     return checkpoint
 
@@ -320,7 +322,7 @@ def load_initial(init_from: int | str, checkpoint_dir: Path, key: str = "train.t
         raise PipelineError(
             f"{key}: {path} cannot be read as a checkpoint ({type(error).__name__})"
         ) from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") not in INIT_FORMATS:
         raise PipelineError(
             f"{key}: {path} is not a checkpoint of this pipeline (format {CHECKPOINT_FORMAT})"
         )
@@ -393,7 +395,6 @@ def train_torch_model(
     ends = virtual_epoch_ends(len(train), settings)
     epochs = plan_steps(train, settings, seed, ends)
     total_steps = sum(map(len, epochs))
-    schedule = build_schedule(settings, total_steps)
 
     torch.manual_seed(seed)
     # Nothing here draws from Python's or NumPy's global generators, but each checkpoint saves
@@ -414,7 +415,7 @@ def train_torch_model(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
-    schedule.apply(optimizer, 0)
+    scheduler = build_scheduler(optimizer, settings, total_steps)  # before loading: it sets the rate
 
     checkpoint_path = checkpoint_dir / CHECKPOINT_FILE
     fingerprint = run_fingerprint(
@@ -432,6 +433,7 @@ def train_torch_model(
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
         restore_rng_states(checkpoint["rng"])
         progress = Progress(**{name: checkpoint[name] for name in Progress.__dataclass_fields__})
         log.info(
@@ -469,20 +471,15 @@ def train_torch_model(
                     for rows in [distributed.shard(len(batch), world)]  # all rows, or this rank's
                 ]
                 divisor = distributed.loss_divisor(sum(map(len, step)), world)
-                schedule.apply(optimizer, progress.step)
+                learning_rate, beta1 = rate_and_beta1(optimizer)  # this step's, for the curves
                 loss_sum += accumulated_step(trainer, optimizer, micro_batches, divisor)
+                scheduler.step()
                 progress.step += 1
                 bar.update(1)
             loss_sum = distributed.total(loss_sum, world)
             valid_loss, valid_accuracy = validate_model(model, valid, device)
-            last_step = progress.step - 1
             progress.record(
-                ends[progress.epochs_run],
-                loss_sum,
-                valid_loss,
-                valid_accuracy,
-                schedule.learning_rate(last_step),
-                schedule.beta1(last_step),
+                ends[progress.epochs_run], loss_sum, valid_loss, valid_accuracy, learning_rate, beta1
             )
             if valid_loss < progress.best_valid_loss:
                 progress.best_virtual_epoch, progress.best_valid_loss = progress.virtual_epoch, valid_loss
@@ -510,6 +507,7 @@ def train_torch_model(
                     fingerprint,
                     model,
                     optimizer,
+                    scheduler,
                     device,
                     vocabulary,
                     progress,
@@ -556,6 +554,7 @@ def save_checkpoint(
     fingerprint: str,
     model: TextCNN,
     optimizer: torch.optim.Optimizer,
+    scheduler: LRScheduler,
     device: torch.device,
     vocabulary: Vocabulary,
     progress: Progress,
@@ -569,6 +568,7 @@ def save_checkpoint(
         "model": cpu_copy(model.state_dict()),
         "vocabulary": list(vocabulary.tokens),
         "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
         "rng": rng_states(device),
         **vars(progress),
     }

@@ -265,6 +265,15 @@ class Progress:
         )
         self.examples_seen = end
 
+    def select(self, valid_loss: float, model: torch.nn.Module) -> None:
+        """Keep the weights of the virtual epoch just recorded if its valid loss is the lowest yet."""
+        if valid_loss < self.best_valid_loss:
+            self.best_virtual_epoch, self.best_valid_loss = self.virtual_epoch, valid_loss
+            self.best_model = cpu_copy(model.state_dict())
+            self.epochs_without_improvement = 0
+        else:
+            self.epochs_without_improvement += 1
+
 
 def plan_steps(
     train: Split, settings: TorchParams, seed: int, ends: list[int]
@@ -354,32 +363,45 @@ def kept_after_run(
     return tuple(sorted(keep))
 
 
-def train_torch_model(
-    settings: TorchParams,
-    seed: int,
-    train_texts: list[str],
-    train_labels: np.ndarray,
-    valid_texts: list[str],
-    valid_labels: np.ndarray,
-    checkpoint_dir: Path,
-    on_virtual_epoch: Callable[[list[dict[str, float | int]]], None] | None = None,
-) -> TrainedModel:
-    """Train on the train split, select the best virtual epoch on the valid split.
+CurvesCallback = Callable[[list[dict[str, float | int]]], None]
 
-    Resumes from ``checkpoint_dir`` when it holds a checkpoint of this very run. With
-    ``init_from``, the initial weights and the vocabulary come from that checkpoint; all
-    else (optimizer, schedule, data order, RNG) starts as in a run from scratch.
 
-    ``on_virtual_epoch`` gets every curves row so far after each virtual epoch's checkpoint,
-    and once before training when a checkpoint (or ``init_from``) already holds rows, so what
-    it writes from them after a resume equals what an uninterrupted run wrote (train/live.py).
-    """
+@dataclass(frozen=True)
+class Run:
+    """What every virtual epoch of one run reads: set up once, before the first."""
+
+    settings: TorchParams
+    seed: int
+    world: distributed.World
+    device: torch.device
+    vocabulary: Vocabulary
+    train: Split
+    valid: Split
+    train_labels: torch.Tensor  # train.labels as the loss takes them
+    ends: list[int]
+    epochs: list[list[list[np.ndarray]]]
+    model: TextCNN
+    optimizer: torch.optim.Optimizer
+    scheduler: LRScheduler
+    checkpoint_dir: Path
+    fingerprint: str
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.checkpoint_dir / CHECKPOINT_FILE
+
+
+def setup_device(settings: TorchParams) -> tuple[distributed.World, torch.device]:
+    """This process's place among the training processes and its device; deterministic kernels."""
     configure_determinism(settings.num_threads)
     device = resolve_device(settings.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise PipelineError("train.torch.device: cuda requested but torch sees no CUDA device")
-    world, device = distributed.setup(device)  # under torch.distributed.run (train/distributed.py)
-    initial = load_initial(settings.init_from, checkpoint_dir) if settings.init_from is not None else None
+    return distributed.setup(device)  # under torch.distributed.run (train/distributed.py)
+
+
+def run_vocabulary(settings: TorchParams, train_texts: list[str], initial: Initial | None) -> Vocabulary:
+    """The train split's vocabulary, or with ``init_from`` the checkpoint's."""
     if initial is not None:  # fine-tuning keeps the embeddings' rows: the checkpoint's vocabulary
         vocabulary = Vocabulary(initial.tokens, settings.max_tokens)
     else:
@@ -390,12 +412,13 @@ def train_torch_model(
         raise PipelineError(
             f"train split: no token occurs at least train.torch.min_count ({settings.min_count}) times"
         )
-    train = Split(vocabulary.encode_all(train_texts), train_labels)
-    valid = Split(vocabulary.encode_all(valid_texts), valid_labels)
-    ends = virtual_epoch_ends(len(train), settings)
-    epochs = plan_steps(train, settings, seed, ends)
-    total_steps = sum(map(len, epochs))
+    return vocabulary
 
+
+def initial_model(
+    settings: TorchParams, seed: int, vocabulary: Vocabulary, initial: Initial | None, device: torch.device
+) -> tuple[Architecture, TextCNN]:
+    """The model before its first step: drawn from ``seed``, or ``init_from``'s weights."""
     torch.manual_seed(seed)
     # Nothing here draws from Python's or NumPy's global generators, but each checkpoint saves
     # their states: seeded, a checkpoint's bytes (a DVC output when kept) repeat too.
@@ -411,16 +434,12 @@ def train_torch_model(
                 f"train.torch.init_from: {initial.path} holds a model of another shape than train.torch's "
                 f"embedding_dim, channels and kernel_size ({str(error).splitlines()[-1].strip()})"
             ) from None
-    model = model.to(device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
-    )
-    scheduler = build_scheduler(optimizer, settings, total_steps)  # before loading: it sets the rate
+    return architecture, model.to(device)
 
-    checkpoint_path = checkpoint_dir / CHECKPOINT_FILE
-    fingerprint = run_fingerprint(
-        settings, seed, device, train, valid, vocabulary, initial.sha256 if initial is not None else ""
-    )
+
+def starting_progress(run: Run, initial: Initial | None) -> Progress:
+    """Where the run starts: after the checkpoint of this very run in ``checkpoint_dir`` (model,
+    optimizer, scheduler and RNG states restored), else at ``init_from``'s virtual epoch or 0."""
     progress = Progress()
     if initial is not None:
         progress = Progress(
@@ -429,94 +448,177 @@ def train_torch_model(
             curves=list(initial.curves),
         )
         log.info("starting from virtual epoch %d of %s", initial.virtual_epoch, initial.path)
-    checkpoint = load_checkpoint(checkpoint_path, fingerprint)
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        restore_rng_states(checkpoint["rng"])
-        progress = Progress(**{name: checkpoint[name] for name in Progress.__dataclass_fields__})
-        log.info(
-            "resuming after virtual epoch %d of %d (%s)",
-            progress.epochs_run,
-            len(ends),
-            checkpoint_path,
-        )
-    if on_virtual_epoch is not None and progress.curves and world.is_main:
-        on_virtual_epoch(progress.curves)
-    trainer = distributed.wrap(model, world, device)  # after the checkpoint: every rank has loaded it
+    checkpoint = load_checkpoint(run.checkpoint_path, run.fingerprint)
+    if checkpoint is None:
+        return progress
+    run.model.load_state_dict(checkpoint["model"])
+    run.optimizer.load_state_dict(checkpoint["optimizer"])
+    run.scheduler.load_state_dict(checkpoint["scheduler"])
+    restore_rng_states(checkpoint["rng"])
+    progress = Progress(**{name: checkpoint[name] for name in Progress.__dataclass_fields__})
+    log.info(
+        "resuming after virtual epoch %d of %d (%s)",
+        progress.epochs_run,
+        len(run.ends),
+        run.checkpoint_path,
+    )
+    return progress
 
-    labels = torch.from_numpy(train.labels.astype(np.float32))
+
+def micro_batches(run: Run, step: list[np.ndarray]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The ``(ids, labels)`` of an optimizer step's micro-batches, on the device."""
+    return [
+        (
+            pad_batch([run.train.ids[i] for i in batch])[rows].to(run.device),
+            run.train_labels[torch.from_numpy(batch[rows])].to(run.device),
+        )
+        for batch in step
+        for rows in [distributed.shard(len(batch), run.world)]  # all rows, or this rank's
+    ]
+
+
+def train_virtual_epoch(
+    run: Run, trainer: torch.nn.Module, progress: Progress, bar: tqdm
+) -> tuple[float, float, float]:
+    """The optimizer steps of the next virtual epoch. Returns the train loss summed over its
+    examples (on every rank) and the learning rate and beta1 of its last step."""
+    run.model.train()
+    distributed.seed_virtual_epoch(run.seed, progress.virtual_epoch, run.world)
+    loss_sum, learning_rate, beta1 = 0.0, math.nan, math.nan  # each virtual epoch has a step
+    for step in run.epochs[progress.epochs_run]:
+        batches = micro_batches(run, step)
+        divisor = distributed.loss_divisor(sum(map(len, step)), run.world)
+        learning_rate, beta1 = rate_and_beta1(run.optimizer)  # this step's, for the curves
+        loss_sum += accumulated_step(trainer, run.optimizer, batches, divisor)
+        run.scheduler.step()
+        progress.step += 1
+        bar.update(1)
+    return distributed.total(loss_sum, run.world), learning_rate, beta1
+
+
+def stops_early(settings: TorchParams, progress: Progress) -> bool:
+    """``patience`` virtual epochs in a row without a lower valid loss (0: never)."""
+    return 0 < settings.patience <= progress.epochs_without_improvement
+
+
+def log_virtual_epoch(run: Run, progress: Progress) -> None:
+    """The one log line of the virtual epoch just recorded."""
+    row = progress.curves[-1]
+    log.info(
+        "virtual epoch %d/%d: train loss %.4f, valid loss %.4f, valid accuracy %.4f, learning rate %.3g",
+        progress.virtual_epoch,
+        progress.first_epoch + len(run.ends),
+        row["train_loss"],
+        row["valid_loss"],
+        row["valid_accuracy"],
+        row["learning_rate"],
+    )
+
+
+def save_virtual_epoch(run: Run, progress: Progress) -> None:
+    """The checkpoint after the virtual epoch just closed; with ``keep_checkpoints: all`` its
+    kept copy too."""
+    kept = run.checkpoint_dir / kept_checkpoint_name(progress.virtual_epoch)
+    save_checkpoint(
+        run.checkpoint_path,
+        run.fingerprint,
+        run.model,
+        run.optimizer,
+        run.scheduler,
+        run.device,
+        run.vocabulary,
+        progress,
+        copies=(kept,) if run.settings.keep_checkpoints == "all" else (),
+    )
+
+
+def train_virtual_epochs(run: Run, progress: Progress, on_virtual_epoch: CurvesCallback | None) -> None:
+    """Train, validate and checkpoint virtual epochs from ``progress`` on, until the last one
+    or an early stop."""
+    trainer = distributed.wrap(run.model, run.world, run.device)  # every rank has loaded the checkpoint
     # On a terminal, a progress bar (log lines go through it so as not to break it); elsewhere
     # (CI, DVC's logs) no bar, only the one log line per virtual epoch.
     bar = tqdm(
-        total=total_steps,
+        total=sum(map(len, run.epochs)),
         initial=progress.step,
         unit="step",
         desc="train",
-        disable=None if world.is_main else True,
+        disable=None if run.world.is_main else True,
     )
     with bar, logging_redirect_tqdm():
         while not progress.finished:
-            model.train()
-            distributed.seed_virtual_epoch(seed, progress.virtual_epoch, world)
-            loss_sum = 0.0
-            for step in epochs[progress.epochs_run]:
-                micro_batches = [
-                    (
-                        pad_batch([train.ids[i] for i in batch])[rows].to(device),
-                        labels[torch.from_numpy(batch[rows])].to(device),
-                    )
-                    for batch in step
-                    for rows in [distributed.shard(len(batch), world)]  # all rows, or this rank's
-                ]
-                divisor = distributed.loss_divisor(sum(map(len, step)), world)
-                learning_rate, beta1 = rate_and_beta1(optimizer)  # this step's, for the curves
-                loss_sum += accumulated_step(trainer, optimizer, micro_batches, divisor)
-                scheduler.step()
-                progress.step += 1
-                bar.update(1)
-            loss_sum = distributed.total(loss_sum, world)
-            valid_loss, valid_accuracy = validate_model(model, valid, device)
-            progress.record(
-                ends[progress.epochs_run], loss_sum, valid_loss, valid_accuracy, learning_rate, beta1
-            )
-            if valid_loss < progress.best_valid_loss:
-                progress.best_virtual_epoch, progress.best_valid_loss = progress.virtual_epoch, valid_loss
-                progress.best_model = cpu_copy(model.state_dict())
-                progress.epochs_without_improvement = 0
-            else:
-                progress.epochs_without_improvement += 1
-            stop_early = 0 < settings.patience <= progress.epochs_without_improvement
-            progress.finished = stop_early or progress.epochs_run == len(ends)
-            row = progress.curves[-1]
+            loss_sum, learning_rate, beta1 = train_virtual_epoch(run, trainer, progress, bar)
+            valid_loss, valid_accuracy = validate_model(run.model, run.valid, run.device)
+            end = run.ends[progress.epochs_run]
+            progress.record(end, loss_sum, valid_loss, valid_accuracy, learning_rate, beta1)
+            progress.select(valid_loss, run.model)
+            stop_early = stops_early(run.settings, progress)
+            progress.finished = stop_early or progress.epochs_run == len(run.ends)
             bar.set_postfix(valid_loss=f"{valid_loss:.4f}", valid_accuracy=f"{valid_accuracy:.4f}")
-            log.info(
-                "virtual epoch %d/%d: train loss %.4f, valid loss %.4f, valid accuracy %.4f, learning rate %.3g",
-                progress.virtual_epoch,
-                progress.first_epoch + len(ends),
-                row["train_loss"],
-                row["valid_loss"],
-                row["valid_accuracy"],
-                row["learning_rate"],
-            )
-            kept = checkpoint_dir / kept_checkpoint_name(progress.virtual_epoch)
-            if world.is_main:  # one writer of the checkpoints (and model/) however many processes
-                save_checkpoint(
-                    checkpoint_path,
-                    fingerprint,
-                    model,
-                    optimizer,
-                    scheduler,
-                    device,
-                    vocabulary,
-                    progress,
-                    copies=(kept,) if settings.keep_checkpoints == "all" else (),
-                )
-            if on_virtual_epoch is not None and world.is_main:
-                on_virtual_epoch(progress.curves)
+            log_virtual_epoch(run, progress)
+            if run.world.is_main:  # one writer of the checkpoints (and model/) however many processes
+                save_virtual_epoch(run, progress)
+                if on_virtual_epoch is not None:
+                    on_virtual_epoch(progress.curves)
             if stop_early:
-                log.info("stopping early: no lower valid loss for %d virtual epochs", settings.patience)
+                log.info("stopping early: no lower valid loss for %d virtual epochs", run.settings.patience)
+
+
+def train_torch_model(
+    settings: TorchParams,
+    seed: int,
+    train_texts: list[str],
+    train_labels: np.ndarray,
+    valid_texts: list[str],
+    valid_labels: np.ndarray,
+    checkpoint_dir: Path,
+    on_virtual_epoch: CurvesCallback | None = None,
+) -> TrainedModel:
+    """Train on the train split, select the best virtual epoch on the valid split.
+
+    Resumes from ``checkpoint_dir`` when it holds a checkpoint of this very run. With
+    ``init_from``, the initial weights and the vocabulary come from that checkpoint; all
+    else (optimizer, schedule, data order, RNG) starts as in a run from scratch.
+
+    ``on_virtual_epoch`` gets every curves row so far after each virtual epoch's checkpoint,
+    and once before training when a checkpoint (or ``init_from``) already holds rows, so what
+    it writes from them after a resume equals what an uninterrupted run wrote (train/live.py).
+    """
+    world, device = setup_device(settings)
+    initial = load_initial(settings.init_from, checkpoint_dir) if settings.init_from is not None else None
+    vocabulary = run_vocabulary(settings, train_texts, initial)
+    train = Split(vocabulary.encode_all(train_texts), train_labels)
+    valid = Split(vocabulary.encode_all(valid_texts), valid_labels)
+    ends = virtual_epoch_ends(len(train), settings)
+    epochs = plan_steps(train, settings, seed, ends)
+    architecture, model = initial_model(settings, seed, vocabulary, initial, device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
+    run = Run(
+        settings=settings,
+        seed=seed,
+        world=world,
+        device=device,
+        vocabulary=vocabulary,
+        train=train,
+        valid=valid,
+        train_labels=torch.from_numpy(train.labels.astype(np.float32)),
+        ends=ends,
+        epochs=epochs,
+        model=model,
+        optimizer=optimizer,
+        # Before a checkpoint's optimizer state is loaded: building it sets the rate.
+        scheduler=build_scheduler(optimizer, settings, sum(map(len, epochs))),
+        checkpoint_dir=checkpoint_dir,
+        fingerprint=run_fingerprint(
+            settings, seed, device, train, valid, vocabulary, initial.sha256 if initial is not None else ""
+        ),
+    )
+    progress = starting_progress(run, initial)
+    if on_virtual_epoch is not None and progress.curves and world.is_main:
+        on_virtual_epoch(progress.curves)
+    train_virtual_epochs(run, progress, on_virtual_epoch)
 
     assert progress.best_model is not None  # at least one virtual epoch has run
     distributed.finish(world)  # the other ranks exit here

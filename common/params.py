@@ -231,9 +231,9 @@ class SplitParams(Section):
             )
         if len(set(self.key)) != len(self.key):
             raise PipelineError(f"{key}.key: lists a column twice: {list(self.key)}")
+        check_ranges(self, key)
         if self.method == "sequential" and not self.time_column:
             raise PipelineError(f"{key}.time_column: required by method sequential (the date or time column)")
-        check_ranges(self, key)
         return self
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,52 @@ def test_every_integer_param_has_bounds() -> None:
     assert len(found) > 20
     unbounded = sorted(key for key, sub in found.items() if "minimum" not in sub or "maximum" not in sub)
     assert unbounded == []
+
+
+HUGE_HEX = "0x" + "f" * 5000  # parses, and has more digits than Python prints (4300)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("split: {time_column: 2001-13-45}", "holds a value that its YAML form or tag cannot hold"),
+        ("split: {modulus: !!int abc}", "holds a value that its YAML form or tag cannot hold"),
+        (
+            "split: !!omap [{modulus: 10}, {modulus: 1}]",
+            "holds a value that its YAML form or tag cannot hold",
+        ),
+        ("split: {modulus: 1" + "0" * 4400 + "}", "holds a value that its YAML form or tag cannot hold"),
+        (
+            f"split: {{modulus: {HUGE_HEX}}}",
+            "split.modulus: must be at most 2147483647, got an integer of about",
+        ),
+        (
+            f"train: {{logreg: {{C: {HUGE_HEX}}}}}",
+            "train.logreg.C: expected a finite number, got an integer of",
+        ),
+        ('split:\n  "a\\nb": 1\n  "a\\nb": 2\n', "split.'a\\nb': given twice (lines 2 and 3)"),
+        ('data: {source: "data/external/a\\0.csv"}', "data.source: a path cannot hold a NUL character"),
+        ("split: {train: [0]}", "split.train[1]: missing: the list has too few items"),
+        ('split: {method: "\\ud800"}', "split.method: holds a character that is not valid Unicode"),
+    ],
+)
+def test_values_yaml_or_pydantic_cannot_hold_are_one_line(tmp_path: Path, text: str, message: str) -> None:
+    test_bad_values_name_the_key(tmp_path, text, message)
+
+
+def test_a_source_name_too_long_for_the_file_system_names_the_key(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data/external").mkdir(parents=True)
+    name = "data/external/" + "x" * 300 + ".csv"
+    with pytest.raises(PipelineError, match=r"data.source: '.*' cannot be looked up: File name too long"):
+        load_params(write(tmp_path, f"data: {{source: {name}}}"))
+
+
+def test_a_params_file_that_is_huge_or_not_a_regular_file_is_refused_unread(tmp_path: Path) -> None:
+    big = write(tmp_path, "# padding\n" * 30_000)
+    with pytest.raises(PipelineError, match=r"params.yaml: larger than 256 KiB; a params file is a few KB"):
+        load_params(big)
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # opening it to read would block until a writer came
+    with pytest.raises(PipelineError, match="not found, or not a regular file"):
+        load_params(fifo)

@@ -75,7 +75,11 @@ def redact_urls(text: str) -> str:
 
 
 def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
-    """``text`` cut to ``limit`` characters, saying how many were cut."""
+    """``text`` as one printable line, cut to ``limit`` characters, saying how many were cut.
+    Control characters (a newline, ESC, a right-to-left mark) from a path, a column name or a
+    key are escaped: they would split the line or rewrite the terminal."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(text) - limit} more characters)"

@@ -583,6 +583,16 @@ def _child(key: str, name: str) -> str:
     return f"{key}.{name}" if key else name
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_KEY_KINDS = {
+    "bool": "a boolean",
+    "int": "an integer",
+    "float": "a number",
+    "null": "null",
+    "timestamp": "a date",
+}
+
+
 def check_nodes(node: Node | None, prefix: str = "", seen: set[int] | None = None) -> None:
     """Refuse what DVC reads differently, or what would cost more than the file's size to
     read: a key given twice (PyYAML kept the last one; DVC refuses the file), a key that is
@@ -605,6 +615,11 @@ def check_nodes(node: Node | None, prefix: str = "", seen: set[int] | None = Non
             if not isinstance(key_node, ScalarNode):
                 raise PipelineError(f"{prefix or 'the document'}: line {line}: a key must be a plain name")
             key = key_node.value
+            if key_node.tag != _STR_TAG:  # `true:`, `1:`, `~:` read as a bool, int or null
+                kind = _KEY_KINDS.get(str(key_node.tag).rsplit(":", 1)[-1], "no name")
+                raise PipelineError(
+                    f"{prefix or 'the document'}: line {line}: the key {key!r} reads as {kind}, not a name"
+                )
             name = _child(prefix, str(key) if str(key).isprintable() else repr(key))  # one line
             if key in lines:
                 raise PipelineError(f"{name}: given twice (lines {lines[key]} and {line}); keep one")

@@ -137,3 +137,11 @@ def test_get_data_rejects_a_local_source_outside_its_declared_dependency(tmp_pat
     result = run_module("prepare_data.get", folder, code=ROOT)
     assert result.returncode == 0, result.stderr
     assert (folder / "data/raw/reviews.tsv").read_text() == GOOD_TSV
+
+
+def test_a_header_with_terminal_escapes_is_named_on_one_escaped_line(tmp_path: Path) -> None:
+    folder = scratch(tmp_path, raw="\x1b[31mA\t\x1b[2JB\tSentiment\nx\ty\t0\n")
+    result = run_module("prepare_data", folder, code=ROOT)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()[-1:]
+    assert "\x1b" not in result.stderr and "\\x1b[31mA" in line, result.stderr

@@ -210,3 +210,15 @@ def test_a_params_file_that_is_huge_or_not_a_regular_file_is_refused_unread(tmp_
     os.mkfifo(fifo)  # opening it to read would block until a writer came
     with pytest.raises(PipelineError, match="not found, or not a regular file"):
         load_params(fifo)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("split: {true: 1}", "split: line 1: the key 'true' reads as a boolean, not a name"),
+        ("train:\n  torch:\n    0: 1\n", "train.torch: line 3: the key '0' reads as an integer, not a name"),
+        ("~: 1", "the document: line 1: the key '~' reads as null, not a name"),
+    ],
+)
+def test_a_key_that_is_not_a_name_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    test_bad_values_name_the_key(tmp_path, text, message)

@@ -120,3 +120,13 @@ def test_a_huge_line_is_redacted_and_cut_in_one_pass() -> None:
     line = shorten(redact_urls(f"columns: {columns}, and https:/u:p/w@host"))
     assert len(line) < 1100 and line.endswith("more characters)")
     assert redact_urls("a:" * 100_000 + "b@c").endswith("***@c")
+
+
+def test_control_characters_in_an_error_are_escaped_onto_one_line() -> None:
+    """A path, column or key may hold a newline, ESC or a right-to-left mark: the error line
+    shows them escaped, never splits or rewrites the terminal."""
+    line = shorten("column 'Phrase' is not in data/external/\x1b[31mx\n.csv (its columns: \x1b[2JB, \u202eA)")
+    assert (
+        line == "column 'Phrase' is not in data/external/\\x1b[31mx\\n.csv (its columns: \\x1b[2JB, \\u202eA)"
+    )
+    assert line.isprintable() and shorten("plain text, ünïcode") == "plain text, ünïcode"

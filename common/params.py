@@ -137,11 +137,11 @@ def check_data_source(source: str, source_dep: str, key: str = "data") -> None:
                 f"get_data when the object changes; got {source_dep!r}"
             )
         return
-    if "\0" in source or "\0" in source_dep:
-        raise PipelineError(f"{key}.source: a path cannot hold a NUL character")
     try:
         resolved, dep = Path(source).resolve(), Path(source_dep).resolve()
         exists, is_file, is_dir = resolved.exists(), resolved.is_file(), resolved.is_dir()
+    except ValueError:  # pathlib's "embedded null byte"
+        raise PipelineError(f"{key}.source: a path cannot hold a NUL character") from None
     except (RuntimeError, OSError) as error:  # RuntimeError: a symlink loop (Python 3.11, 3.12)
         if isinstance(error, RuntimeError) or error.errno == errno.ELOOP:
             raise PipelineError(f"{key}.source: {source!r} or {key}.source_dep is a symlink loop") from None
@@ -252,15 +252,17 @@ def check_ranges(split: SplitParams, key: str) -> None:
     """Each split's ``[lo, hi)`` within the buckets (hash) or the time part's values
     (sequential), and no two overlapping."""
     ranges = split.ranges()
-    bounds = TIME_PART_BOUNDS[split.time_part] if split.method == "sequential" else (0, split.modulus - 1)
+    bounds = TIME_PART_BOUNDS[split.time_part]  # the sequential split's; None for years
     for name, (lo, hi) in ranges.items():
-        if bounds is None and not lo < hi:
-            raise PipelineError(f"{key}.{name}: range [{lo}, {hi}) must satisfy lo < hi")
         if split.method == "hash" and not 0 <= lo < hi <= split.modulus:
             raise PipelineError(
                 f"{key}.{name}: range [{lo}, {hi}) must satisfy 0 <= lo < hi <= modulus ({split.modulus})"
             )
-        if split.method == "sequential" and bounds is not None and not bounds[0] <= lo < hi <= bounds[1] + 1:
+        if split.method == "hash":
+            continue
+        if bounds is None and not lo < hi:
+            raise PipelineError(f"{key}.{name}: range [{lo}, {hi}) must satisfy lo < hi")
+        if bounds is not None and not bounds[0] <= lo < hi <= bounds[1] + 1:
             raise PipelineError(
                 f"{key}.{name}: range [{lo}, {hi}) must lie within [{bounds[0]}, {bounds[1] + 1}) "
                 f"(time_part {split.time_part} runs from {bounds[0]} to {bounds[1]})"

@@ -162,12 +162,31 @@ def params(data: dict[str, Any]) -> dict[str, Any]:
     return data["params"]["params.yaml"]["data"]
 
 
-def make_repo(dest: Path, synthetic_rows: int = 3000) -> Repo:
-    """Copy the repository into ``dest`` with small data, ``git init`` and commit it."""
+def copy_project(dest: Path) -> Path:
+    """The files a fresh clone would hold, copied into ``dest`` (no git, no DVC cache)."""
     for name in repo_files():
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target)
+    return dest
+
+
+# The unit tests (make test-fast), as a command to run in a repository copy.
+UNIT_TESTS = [
+    sys.executable,
+    "-m",
+    "pytest",
+    "-q",
+    "-p",
+    "no:cacheprovider",
+    "-m",
+    "not slow and not install",
+]
+
+
+def make_repo(dest: Path, synthetic_rows: int = 3000) -> Repo:
+    """Copy the repository into ``dest`` with small data, ``git init`` and commit it."""
+    copy_project(dest)
     # The committed dvc.lock describes the project's data; a test's own run makes its own.
     (dest / "dvc.lock").unlink(missing_ok=True)
     shutil.copy2(TEST_PARAMS, dest / "params.yaml")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, TEST_PARAMS, repo_files, run_module
+from tests.conftest import ROOT, TEST_PARAMS, UNIT_TESTS, copy_project, run_module
 from tests.conftest import test_env as stage_env
 from tests.test_imports import PARTS
 
@@ -22,13 +22,6 @@ MARKER = "# optional part: "
 MOST_LINES = 5
 # The param value that chooses each part: refused, naming the key, once the part is gone.
 CHOSEN_BY = {"spark_engine": ("split", "engine", "spark")}
-
-
-def copy_project(dest: Path) -> Path:
-    for name in repo_files():
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, dest / name)
-    return dest
 
 
 def remove_part(root: Path, part: str) -> list[str]:
@@ -67,7 +60,7 @@ def test_deleting_an_optional_part_leaves_a_working_project(tmp_path: Path, part
     assert schema.returncode == 0, schema.stderr
 
     for check in (
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow and not install"],
+        UNIT_TESTS,
         [str(Path(sys.executable).parent / "ruff"), "check", "."],
         [str(Path(sys.executable).parent / "mypy"), "--cache-dir", str(tmp_path / "mypy-cache")],
     ):

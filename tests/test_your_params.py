@@ -4,15 +4,13 @@ own params (tests/params.yaml, ``TEST_PARAMS``), and every repository copy they 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
 from common.params import load_params, read_params_yaml
-from tests.conftest import ROOT, TEST_PARAMS, make_repo, repo_files
+from tests.conftest import ROOT, TEST_PARAMS, UNIT_TESTS, copy_project, make_repo
 from tests.conftest import test_env as stage_env
 
 # What a user's first edit looks like: another file, other columns, labels, key and model.
@@ -34,7 +32,9 @@ YOUR_DATA = {
 def test_no_test_reads_the_projects_params_yaml() -> None:
     """Tests that need params read ``TEST_PARAMS`` or a copy made from it."""
     readers = re.compile(r"ROOT\s*/\s*[\"']params\.yaml[\"']")
-    found = [path.name for path in sorted((ROOT / "tests").glob("*.py")) if readers.search(path.read_text())]
+    sources = sorted([*ROOT.glob("tests/*.py"), *ROOT.glob("*/tests/*.py")])
+    assert len(sources) > 50
+    found = [str(path.relative_to(ROOT)) for path in sources if readers.search(path.read_text())]
     assert found == []
 
 
@@ -49,17 +49,14 @@ def test_a_repository_copy_gets_the_tests_params_whatever_the_projects(tmp_path:
 def test_the_unit_tests_pass_with_a_params_yaml_pointed_at_other_data(tmp_path: Path) -> None:
     """A copy of the repository whose params.yaml a user has pointed at their data: the unit
     tests (make test-fast) still pass there, unchanged."""
-    copy = tmp_path / "project"
-    for name in repo_files():
-        (copy / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, copy / name)
+    copy = copy_project(tmp_path / "project")
     params = read_params_yaml(copy / "params.yaml")
     for section, values in YOUR_DATA.items():
         params[section].update(values)
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert load_params(copy / "params.yaml").data.text_column == "review"  # a valid edit
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow and not install"],
+        UNIT_TESTS,
         cwd=copy,
         env=stage_env(),
         capture_output=True,

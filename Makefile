@@ -36,7 +36,7 @@ help:
 	@echo "make compare      markdown for a pull request: params, metrics, experiments vs main (BASE=main)"
 	@echo "make plots        dvc plots diff of main against the workspace, in dvc_plots/index.html"
 	@echo "make diff-predictions A=main B=svm   test rows whose predicted label changed (B: workspace by default)"
-	@echo "make schema       regenerate params.schema.json from common/params.py"
+	@echo "make schema       regenerate params.schema.json and the params tables, and dvc.yaml's code deps"
 
 # Also the git hooks (make hooks, below).
 install:
@@ -191,11 +191,14 @@ diff-predictions:
 	$(INSTALL) "$(EXTRAS)"
 	$(VENV_PYTHON) -m predict.diff $(A) $(B)
 
-# params.schema.json, the JSON Schema of params.yaml, from the dataclasses of common/params.py
-# (after changing a params section; tests/test_params_schema.py fails while it is stale).
+# What is derived from the code: params.schema.json (the JSON Schema of params.yaml) and the
+# params tables, from the models of common/params.py, and each stage's code deps in dvc.yaml,
+# from the imports (scripts/stage_deps.py). Run it after changing a params section or an
+# import; tests/test_params_schema.py and tests/test_dvc_deps.py fail while either is stale.
 schema:
 	$(INSTALL) "$(EXTRAS)"
 	$(VENV_PYTHON) -m common.params_schema
+	$(VENV_PYTHON) -m scripts.stage_deps
 
 # Re-inline vega, vega-lite and vega-embed after changing their pins (needs npm); commit the page.
 plots-template:

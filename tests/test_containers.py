@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scripts.stage_deps import stage_code
 from tests.conftest import ROOT
-from tests.test_dvc_deps import stage_code
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 HADOLINT = Path(sys.executable).parent / "hadolint"

@@ -1,20 +1,18 @@
 """Every stage of dvc.yaml declares exactly the code it runs, and the pinned library versions.
 
-A stage's code is its ``python -m`` module and every project module it imports, transitively,
-function-level imports included (found by reading the code, not by running it). A file that
-is missing re-runs nothing when it changes; a file listed but never read re-runs the stage
-for nothing.
+dvc.yaml's code deps are written by ``make schema`` from the imports (scripts/stage_deps.py):
+these tests fail when it is stale, naming the files, and check the derivation itself.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from scripts.stage_deps import derived_dvc_yaml, imported_modules, stage_code, with_derived_deps
 from tests.conftest import ROOT
 
 LOCK = "requirements.lock"
@@ -22,61 +20,6 @@ LOCK = "requirements.lock"
 
 def stages() -> dict[str, dict]:
     return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-
-
-def module_file(name: str) -> Path | None:
-    """The project file of module ``name`` (``train.torch_loop``), or None if not ours."""
-    parts = name.split(".")
-    if not (ROOT / parts[0] / "__init__.py").is_file():
-        return None
-    for candidate in (ROOT.joinpath(*parts).with_suffix(".py"), ROOT.joinpath(*parts, "__init__.py")):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def imported_modules(path: Path, package: str) -> set[str]:
-    """Module names ``path`` imports, anywhere in the file; parent packages included."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(filter(None, [*anchor, base]))
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)
-    parents = {".".join(name.split(".")[:i]) for name in names for i in range(1, name.count(".") + 1)}
-    return names | parents
-
-
-def stage_code(module: str) -> set[str]:
-    """Repository-relative paths of the files ``python -m module`` runs."""
-    main = module_file(f"{module}.__main__") or module_file(module)
-    assert main is not None, f"python -m {module}: no such module in the repository"
-    pending = [(main, module)] + [
-        (module_file(parent), parent) for parent in (module.split(".")[0], module.rsplit(".", 1)[0])
-    ]
-    seen: set[Path] = set()
-    while pending:
-        path, name = pending.pop()
-        if path is None or path in seen:
-            continue
-        seen.add(path)
-        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-        pending.extend((module_file(n), n) for n in imported_modules(path, package))
-    return {str(p.relative_to(ROOT)) for p in seen if not docstring_only(p)}
-
-
-def docstring_only(path: Path) -> bool:
-    """A file that holds a docstring and nothing else (a package's ``__init__.py``) runs no
-    code, so it cannot change a stage's outputs: it is not a dependency."""
-    body = ast.parse(path.read_text()).body
-    return len(body) <= 1 and all(
-        isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body
-    )
 
 
 def declared_code(deps: list[str]) -> set[str]:
@@ -106,8 +49,12 @@ def test_every_stage_is_a_python_module() -> None:
 def test_stage_declares_exactly_the_code_it_runs(stage: str) -> None:
     deps = stages()[stage].get("deps", [])
     runs, declared = stage_code(PYTHON_STAGES[stage]), declared_code(deps)
-    assert not runs - declared, f"dvc.yaml: stage {stage} misses deps {sorted(runs - declared)}"
-    assert not declared - runs, f"dvc.yaml: stage {stage} lists files it never runs {sorted(declared - runs)}"
+    assert not runs - declared, (
+        f"dvc.yaml: stage {stage} misses deps {sorted(runs - declared)} (run make schema)"
+    )
+    assert not declared - runs, (
+        f"dvc.yaml: stage {stage} lists files it never runs {sorted(declared - runs)} (run make schema)"
+    )
 
 
 @pytest.mark.parametrize("stage", sorted(PYTHON_STAGES))
@@ -121,3 +68,39 @@ def test_the_derivation_follows_function_level_and_package_imports() -> None:
     assert {"evaluate/__main__.py", "evaluate/__init__.py", "train/torch_model.py"} <= evaluate
     assert "common/runtime.py" in evaluate  # through the package's __init__.py
     assert "prepare_data/split.py" not in evaluate
+
+
+def test_dvc_yaml_is_as_make_schema_writes_it() -> None:
+    assert derived_dvc_yaml() == (ROOT / "dvc.yaml").read_text(), (
+        "dvc.yaml: code deps are stale (run make schema)"
+    )
+
+
+def test_an_import_module_call_with_a_literal_name_is_an_import(tmp_path: Path) -> None:
+    source = tmp_path / "registration.py"
+    source.write_text(
+        "from importlib import import_module\nimport importlib\n"
+        'A = import_module("part_a.store").KIND\nB = importlib.import_module("part_b")\n'
+        "C = import_module(NAME)\n"
+    )
+    assert {"part_a", "part_a.store", "part_b"} <= imported_modules(source, "core")
+    assert "NAME" not in imported_modules(source, "core")
+
+
+def test_the_rewrite_replaces_only_the_code_lines_and_keeps_comments() -> None:
+    before = (
+        "stages:\n  train:\n    cmd: python -m train\n    deps:\n      - data/params.checked\n"
+        "      - train/old.py\n      - train/kept.py  # why it is here\n      # a comment\n"
+        "      - data/prepared\n    outs:\n      - model\n  other:\n    cmd: echo\n    deps:\n"
+        "      - x.py\n"
+    )
+    after = with_derived_deps(before, {"train": {"train/kept.py", "common/new.py"}})
+    assert after == before.replace(
+        "      - train/old.py\n      - train/kept.py  # why it is here\n",
+        "      - common/new.py\n      - train/kept.py  # why it is here\n",
+    )
+    no_code_yet = with_derived_deps(
+        before.replace("      - train/old.py\n      - train/kept.py  # why it is here\n", ""),
+        {"train": {"a/b.py"}},
+    )
+    assert "      - data/prepared\n      - a/b.py\n    outs:" in no_code_yet

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from radon.complexity import cc_rank, cc_visit
 
+from scripts.stage_deps import imported_modules, module_file
 from tests.conftest import ROOT
-from tests.test_dvc_deps import imported_modules, module_file
 
 # The optional parts, each a folder, and the stage it extends: a part builds on its stage's
 # modules, and the stage imports the part only at its registration (tests/test_optional_parts.py).

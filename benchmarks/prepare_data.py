@@ -51,8 +51,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:  # for the annotations only: at run time each leg imports what it uses
     import numpy as np
@@ -131,6 +132,14 @@ def _print_peak() -> None:
     """Print this process's peak RSS for ``run_leg``, at exit (after the leg's last byte)."""
     status = Path("/proc/self/status").read_text()
     print(f"peak_kib={int(status.split('VmHWM:')[1].split()[0])}", flush=True)
+
+
+def _peak_then(exit_now: Callable[[int], NoReturn]) -> Callable[[int], NoReturn]:
+    def print_peak_and_exit(code: int) -> NoReturn:
+        _print_peak()
+        exit_now(code)
+
+    return print_peak_and_exit
 
 
 def leg_ours(source: Path, workdir: Path, root: Path = ROOT, key: list[str] | None = None) -> None:
@@ -333,6 +342,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.leg:
         atexit.register(_print_peak)
+        # The stages end with os._exit (common/stage.py: exit_now), which skips atexit.
+        os._exit = _peak_then(os._exit)
         if args.leg == "ours":
             leg_ours(args.input, args.workdir, args.root, args.key)
         else:

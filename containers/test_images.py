@@ -40,6 +40,9 @@ PIPELINE, SERVE = "sentiment-pipeline", "sentiment-serve"  # docker-compose.yml'
 PROJECT = "/home/app/project"
 COMPOSE_PROJECT = "sentiment-images-test"
 HEALTHY_WITHIN_S = 120
+# The loopback torch index's port: the same on every run, because TORCH_INDEX_URL is a build
+# argument of the install step, so part of its cache key (a new port: every build installs again).
+TORCH_INDEX_PORT = 38503
 # The checkout's owner in the compose tests: the host user, or as root a uid the image lacks.
 OWNER = "4321:4321" if os.getuid() == 0 else f"{os.getuid()}:{os.getgid()}"
 TIMES: dict[str, float] = {}
@@ -131,7 +134,12 @@ def torch_index_url() -> Iterator[str]:
         links.append(f'<a href="../../{wheel.name}#sha256={digest}">{wheel.name}</a>')
     (root / "simple" / "torch" / "index.html").write_text("<!DOCTYPE html><html><body>\n" + "\n".join(links))
     handler = functools.partial(QuietHandler, directory=str(root))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", TORCH_INDEX_PORT), handler)
+    except OSError as busy:  # another port works too, but every build then misses the cache
+        print(f"\ntorch index: 127.0.0.1:{TORCH_INDEX_PORT}: {busy.strerror}; the builds will install again")
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    with server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         yield f"http://127.0.0.1:{server.server_address[1]}/simple"
         server.shutdown()

@@ -51,7 +51,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -134,12 +133,12 @@ def _print_peak() -> None:
     print(f"peak_kib={int(status.split('VmHWM:')[1].split()[0])}", flush=True)
 
 
-def _peak_then(exit_now: Callable[[int], NoReturn]) -> Callable[[int], NoReturn]:
-    def print_peak_and_exit(code: int) -> NoReturn:
-        _print_peak()
-        exit_now(code)
+_real_exit = os._exit
 
-    return print_peak_and_exit
+
+def _exit_after_printing_peak(status: int) -> NoReturn:
+    _print_peak()
+    _real_exit(status)
 
 
 def leg_ours(source: Path, workdir: Path, root: Path = ROOT, key: list[str] | None = None) -> None:
@@ -343,7 +342,7 @@ def main() -> None:
     if args.leg:
         atexit.register(_print_peak)
         # The stages end with os._exit (common/stage.py: exit_now), which skips atexit.
-        os._exit = _peak_then(os._exit)
+        os._exit = _exit_after_printing_peak
         if args.leg == "ours":
             leg_ours(args.input, args.workdir, args.root, args.key)
         else:

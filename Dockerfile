@@ -53,6 +53,7 @@ COPY requirements.lock dvc.lock ./
 COPY common/ common/
 COPY serve/ serve/
 COPY train/ train/
+COPY torch_model/ torch_model/
 ENV PATH=/opt/venv/bin:${PATH} PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     SERVE_HOST=0.0.0.0 SERVE_PORT=8000
 USER 1000:1000

@@ -37,7 +37,7 @@ help:
 	@echo "make test-fast  the unit tests only, in seconds"
 	@echo "make verify  reproduce the committed results here; artifact by artifact, same bits or not"
 	@echo "make lint    ruff check and format check, mypy, actionlint on the workflows, hadolint"
-	@echo "make bench   run the benchmarks in benchmarks/"
+	@echo "make bench   run the benchmarks in benchmarks/ and each optional part's (<part>/benchmark*.py)"
 	@echo "make experiments  dvc exp show, with only the columns worth comparing"
 	@echo "make compare      markdown for a pull request: params, metrics, experiments vs main (BASE=main)"
 	@echo "make plots        dvc plots diff of main against the workspace, in dvc_plots/index.html"
@@ -116,7 +116,8 @@ format:
 
 bench:
 	$(INSTALL) "torch spark serve test"
-	@for b in benchmarks/*.py; do echo "== $$b"; $(VENV_PYTHON) $$b || exit 1; done
+# benchmarks/, and each optional part's own (spark_engine/benchmark.py, torch_model/benchmark*.py).
+	@for b in benchmarks/*.py */benchmark*.py; do echo "== $$b"; $(VENV_PYTHON) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,5 +1,6 @@
 """``python -m common.params_schema`` (``make schema``): params.schema.json, and the tables of
-params in README.md and docs/torch.md, from the models of common/params.py.
+params in README.md and in each section's own page (``Section.DOCS``), from the models of
+common/params.py.
 
 The schema is pydantic's ``model_json_schema()``, with two changes: a section may be left
 empty (``evaluate:``, null), as ``load_params`` allows, and the draft is named.
@@ -9,7 +10,8 @@ do not read it: ``load_params`` checks more (rules between keys), in one-line er
 
 The tables are written between two markers, ``<!-- params: SECTION -->`` and
 ``<!-- /params -->`` (``<!-- params -->`` for all): each key, its default and its field's description. A nested section
-whose page has its own table (``train.torch``, docs/torch.md) is one row linking there.
+whose page has its own table (its class's ``DOCS``, e.g. ``train.torch``: torch_model/README.md)
+is one row linking there.
 tests/test_params_schema.py fails when the committed files are stale.
 """
 
@@ -26,12 +28,7 @@ from common.params import Params, Section
 
 SCHEMA_FILE = "params.schema.json"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-# The pages with generated tables, and on each the sections whose keys another page lists
-# (one row linking there instead).
-TABLES: dict[str, dict[str, str]] = {
-    "README.md": {"train.torch": "docs/torch.md#every-traintorch-key"},
-    "docs/torch.md": {},
-}
+README = "README.md"
 _TABLE = re.compile(r"(<!-- params(?:: (?P<section>[\w.]+))? -->\n)(?P<table>.*?)(<!-- /params -->)", re.S)
 _LINK = re.compile(r"\]\((?P<target>[^)#:]+)(?P<anchor>#[^)]*)?\)")
 
@@ -117,10 +114,31 @@ def with_tables(text: str, page: str, linked: dict[str, str]) -> str:
     return _TABLE.sub(lambda m: m[1] + relink(params_table(m["section"] or "", linked), page) + m[4], text)
 
 
+def own_pages(section: type[Section] = Params, key: str = "") -> dict[str, str]:
+    """Each nested section with a page of its own (``DOCS``), by its key: ``{"train.torch":
+    "torch_model/README.md#every-traintorch-key"}``."""
+    pages = {}
+    for name, field in section.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, Section):
+            full = f"{key}.{name}" if key else name
+            if annotation.DOCS:
+                pages[full] = annotation.DOCS
+            pages.update(own_pages(annotation, full))
+    return pages
+
+
+def tables() -> dict[str, dict[str, str]]:
+    """The pages with generated tables, and on each the sections whose keys another page lists
+    (one row linking there instead): the README links to each section's own page."""
+    linked = own_pages()
+    return {README: linked, **{target.split("#")[0]: {} for target in linked.values()}}
+
+
 def main(argv: list[str]) -> int:
     root = Path(argv[0]) if argv else Path()
     (root / SCHEMA_FILE).write_text(schema_text())
-    for page, linked in TABLES.items():
+    for page, linked in tables().items():
         path = root / page
         path.write_text(with_tables(path.read_text(), page, linked))
     return 0

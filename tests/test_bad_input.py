@@ -100,7 +100,7 @@ def test_get_data_rejects_missing_and_unsupported_sources(tmp_path: Path) -> Non
     [
         (
             {"train": {"model": "xgboost"}},
-            "train.model: expected one of logreg, svm, nb, torch; got 'xgboost'",
+            "train.model: expected one of logreg, svm, nb",
         ),
         ({"train": {"logreg": {"C": "big", "max_iter": 10}}}, "train.logreg.C: expected a number, got 'big'"),
         ({"split": {"modulus": "ten"}}, "split.modulus: expected an integer"),

@@ -18,7 +18,9 @@ from tests.conftest import ROOT
 
 # The optional parts, each a folder, and the stage it extends: a part builds on its stage's
 # modules, and the stage imports the part only at its registration (tests/test_optional_parts.py).
-PARTS = {"spark_engine": "prepare_data"}
+# A part's params section (``<part>.params``) is registered in common/params.py: the one import
+# of a part that common makes.
+PARTS = {"spark_engine": "prepare_data", "torch_model": "train"}
 PACKAGES = ("common", "prepare_data", "train", "evaluate", "predict", "serve", *PARTS)
 # The stages that load a trained model do it through train's model store, which knows every
 # model's format and checks it against dvc.lock. The remaining step of issue 22 moves it, with
@@ -109,9 +111,54 @@ def test_common_imports_no_stage_and_stages_meet_only_through_the_model_store() 
                 *[p for p, h in PARTS.items() if h == home],
             ):
                 continue
+            if name == "common.params" and other in PARTS and target == f"{other}.params":
+                continue  # a part's params section, registered there
             if home == "common" or target not in STAGE_DOORS:
                 crossing.append(f"{name} -> {target}")
     assert crossing == []
+
+
+def imported_by_name(call: ast.Call) -> bool:
+    """``import_module("literal")`` or ``importlib.import_module("literal")``."""
+    function = call.func
+    name = function.id if isinstance(function, ast.Name) else getattr(function, "attr", "")
+    return (
+        name == "import_module"
+        and len(call.args) == 1
+        and isinstance(call.args[0], ast.Constant)
+        and isinstance(call.args[0].value, str)
+    )
+
+
+def part_imports(path: Path) -> list[tuple[int, str]]:
+    """``(line, part)`` of each import of an optional part in ``path``, ``import_module``
+    with a literal name included."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        elif isinstance(node, ast.Call) and imported_by_name(node):
+            names = [node.args[0].value]  # type: ignore[attr-defined]
+        found += [
+            (node.end_lineno or node.lineno, n.split(".")[0]) for n in names if n.split(".")[0] in PARTS
+        ]
+    return found
+
+
+def test_the_core_imports_a_part_only_on_its_marked_lines() -> None:
+    """Every import of an optional part outside its folder is one of its registration lines,
+    which end in ``# optional part: <part>``: deleting them leaves no import of it behind."""
+    unmarked = []
+    for name, path in project_modules().items():
+        home = name.split(".")[0]
+        lines = path.read_text().splitlines()
+        for line, part in part_imports(path):
+            if part != home and not lines[line - 1].rstrip().endswith(f"# optional part: {part}"):
+                unmarked.append(f"{path.relative_to(ROOT)}:{line}: {lines[line - 1].strip()}")
+    assert unmarked == []
 
 
 def test_no_function_is_above_radon_grade_c() -> None:

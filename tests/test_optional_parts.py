@@ -3,7 +3,18 @@
 (which also rewrites dvc.yaml's code deps from the imports), leaves a project that works
 without it: on a copy of the repository, the unit tests (every
 test module is collected, so every import resolves), ruff and mypy pass, and the pipeline's
-first stages run."""
+first stages run.
+
+What counts as one line (``remove_part``):
+- a marked line of code or text is one line;
+- a marked YAML mapping key (``  torch:  # optional part: torch_model`` in params.yaml) stands
+  for its whole block: the key and every line indented deeper below it go, as one line;
+- tests/params.yaml is the tests' copy of params.yaml, kept line for line the same: its marked
+  lines repeat params.yaml's and are not counted again;
+- derived from the imports, unmarked and uncounted: dvc.yaml's deps on the part's files
+  (``make schema`` rewrites them) and the Dockerfile's ``COPY <part>/ <part>/`` of a stage that
+  imports it (tests/test_containers.py), which ``remove_part`` drops.
+"""
 
 from __future__ import annotations
 
@@ -22,23 +33,85 @@ from tests.test_imports import PARTS
 MARKER = "# optional part: "
 MOST_LINES = 5
 # The param value that chooses each part: refused, naming the key, once the part is gone.
-CHOSEN_BY = {"spark_engine": ("split", "engine", "spark")}
+CHOSEN_BY = {
+    "spark_engine": ("split", "engine", "spark"),
+    "torch_model": ("train", "model", "torch"),
+}
+# The tests' copy of params.yaml: its marked lines are params.yaml's, not counted twice.
+PARAMS_COPY = "tests/params.yaml"
+
+
+def indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def without_marked(lines: list[str], part: str, yaml: bool) -> tuple[list[str], list[str]]:
+    """``lines`` without those marked for ``part``, and the marked ones. In a YAML file a
+    marked mapping key (``key:`` and nothing after it but comments) takes its block along: the
+    lines below it that are indented deeper, blank lines and comments among them."""
+    kept: list[str] = []
+    marked: list[str] = []
+    block = None  # the indentation of the marked key whose block is being dropped
+    for line in lines:
+        if block is not None and (not line.strip() or indent(line) > block):
+            continue
+        block = None
+        if not line.rstrip().endswith(f"{MARKER}{part}"):
+            kept.append(line)
+            continue
+        marked.append(line)
+        if yaml and line.split("#", 1)[0].rstrip().endswith(":"):
+            block = indent(line)
+    return kept, marked
+
+
+def derived_line(name: str, line: str, part: str) -> bool:
+    """The Dockerfile's copy of ``part``'s folder (a stage that imports it needs it)."""
+    return name == "Dockerfile" and line.strip() == f"COPY {part}/ {part}/"
 
 
 def remove_part(root: Path, part: str) -> list[str]:
-    """Delete ``part``'s folder and its marked lines elsewhere; return those lines."""
+    """Delete ``part``'s folder and its marked lines elsewhere (see the module's docstring);
+    return the marked lines that count, one per registration."""
     removed = []
     for path in sorted(p for p in root.rglob("*") if p.is_file() and part not in p.relative_to(root).parts):
         try:
             lines = path.read_text().splitlines(keepends=True)
         except UnicodeDecodeError:
             continue
-        kept = [line for line in lines if not line.rstrip().endswith(f"{MARKER}{part}")]
-        if len(kept) != len(lines):
-            removed += [f"{path.relative_to(root)}: {line.strip()}" for line in lines if line not in kept]
+        name = str(path.relative_to(root))
+        kept, marked = without_marked(lines, part, path.suffix in (".yaml", ".yml"))
+        kept = [line for line in kept if not derived_line(name, line, part)]
+        if kept != lines:
             path.write_text("".join(kept))
+        if name != PARAMS_COPY:
+            removed += [f"{name}: {line.strip()}" for line in marked]
     shutil.rmtree(root / part)
     return removed
+
+
+def test_a_marked_yaml_key_takes_its_block_and_the_dockerfile_copy_goes_uncounted(tmp_path: Path) -> None:
+    (tmp_path / "part").mkdir()
+    (tmp_path / "params.yaml").write_text(
+        "train:\n  model: logreg\n  torch:   # the model  # optional part: part\n    a: 1\n\n"
+        "    # a comment\n    b:\n      - 2\n  seed: 42\ndata: {}\n"
+    )
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests/params.yaml").write_text((tmp_path / "params.yaml").read_text())
+    (tmp_path / "registry.py").write_text(
+        'MODELS = {\n    "part": import_module("part.x"),  # optional part: part\n}\n'
+    )
+    (tmp_path / "Dockerfile").write_text("COPY train/ train/\nCOPY part/ part/\n")
+    removed = remove_part(tmp_path, "part")
+    assert removed == [
+        "params.yaml: torch:   # the model  # optional part: part",
+        'registry.py: "part": import_module("part.x"),  # optional part: part',
+    ]
+    expected = "train:\n  model: logreg\n  seed: 42\ndata: {}\n"
+    assert (tmp_path / "params.yaml").read_text() == (tmp_path / "tests/params.yaml").read_text() == expected
+    assert (tmp_path / "registry.py").read_text() == "MODELS = {\n}\n"
+    assert (tmp_path / "Dockerfile").read_text() == "COPY train/ train/\n"
+    assert not (tmp_path / "part").exists()
 
 
 def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -70,8 +143,8 @@ def test_deleting_an_optional_part_leaves_a_working_project(tmp_path: Path, part
         result = run(root, *check)
         assert result.returncode == 0, f"{check[-1]}\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
 
-    # The pipeline's first stages, on the tests' small synthetic data.
-    params = yaml.safe_load(TEST_PARAMS.read_text())
+    # The pipeline's first stages, on the tests' small synthetic data (the copy's, without the part).
+    params = yaml.safe_load((root / TEST_PARAMS.relative_to(ROOT)).read_text())
     params["data"]["synthetic_rows"] = 2000
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for stage in ("common.check_params", "prepare_data.get", "prepare_data"):

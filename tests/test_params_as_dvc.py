@@ -132,7 +132,6 @@ SECRET = "TopSecret42"
         f"data: {{source: 'https://bob:{SECRET}@example.com/r.tsv', source_dep: 'https://bob:{SECRET}@example.com/r.tsv'}}",
         f"data: {{source: 's3://bucket/r.tsv?X-Amz-Credential=AKIA&X-Amz-Signature={SECRET}', "
         f"source_dep: 's3://bucket/r.tsv?X-Amz-Credential=AKIA&X-Amz-Signature={SECRET}'}}",
-        f"train: {{torch: {{init_from: 'https://u:{SECRET}@host/last.pt'}}}}",
         f"split: {{spark_master: 'spark://u:{SECRET}@host:7077'}}",
     ],
 )

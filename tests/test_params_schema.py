@@ -1,5 +1,5 @@
 """One source of truth for params: the models of common/params.py. params.schema.json and the
-params tables of the README and docs/torch.md are generated from them (make schema)."""
+params tables of the README and of each section's own page are generated from them (make schema)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import yaml
 
 from common.errors import PipelineError
 from common.params import load_params
-from common.params_schema import SCHEMA_FILE, TABLES, schema_text, with_tables
+from common.params_schema import SCHEMA_FILE, own_pages, schema_text, tables, with_tables
 from tests.conftest import ROOT, TEST_PARAMS
 
 # The tests' params.yaml, in tests/, names the schema as params.yaml does, from its own folder.
 SCHEMA_LINE = f"# yaml-language-server: $schema=../{SCHEMA_FILE}"
+TABLES = tables()
 
 
 def test_the_committed_schema_is_generated_from_the_models() -> None:
@@ -36,11 +37,10 @@ def test_the_generated_table_lists_every_key_with_its_default_and_relative_links
     assert "| `split.key` | `[SentenceId]` |" in readme
     assert '| `split.time_column` | `""` |' in readme
     assert "| `train.nb.norm` | `false` |" in readme
-    assert "| `train.torch.*` | see [docs/torch.md](docs/torch.md#every-traintorch-key) |" in readme
     assert "([Models](#models))" in readme  # README.md#models, on the README itself
-    torch = with_tables("<!-- params: train.torch -->\n<!-- /params -->", "docs/torch.md", {})
-    assert "| `init_from` | `null` |" in torch and "`train.torch." not in torch
-    assert "[docs](distributed.md)" in torch  # docs/distributed.md, from docs/
+    for key, target in own_pages().items():  # a section with its own page: one row linking there
+        assert f"| `{key}.*` | see [{target.split('#')[0]}]({target}) |" in readme
+        assert target.split("#")[0] in TABLES
 
 
 def test_params_yaml_names_its_schema_and_validates_against_it() -> None:
@@ -57,8 +57,6 @@ def test_params_yaml_names_its_schema_and_validates_against_it() -> None:
         ("train: {model: nb, nb: {alpha: 0.5, norm: true}}", True),
         ("train: {logreg: {C: 3}}", True),  # an integer where a number is expected
         ("split: {max_ks: 0.1, spark_master: null}", True),
-        ("train: {torch: {init_from: 3, warmup: null}}", True),
-        ("train: {torch: {init_from: checkpoints/3.pt}}", True),
         ("data: {negative_labels: [0, neg]}", True),
         ("evaluate:\n", True),
         ("train: {model: xgboost}", False),
@@ -90,12 +88,8 @@ def test_the_schema_and_the_stages_accept_and_refuse_the_same_values(
 @pytest.mark.parametrize(
     ("override", "line"),
     [
-        ("train.model=svm", "  model: svm               # logreg | svm | nb | torch (train/registry.py)"),
+        ("train.model=svm", "  model: svm               # logreg | svm | nb"),
         ("split.test=[8,10]", "  - 8"),
-        (
-            "train.torch.warmup=0.1",
-            "    warmup: 0.1            # share of the steps warming up; blank (null): 0.05",
-        ),
         (
             "data.source=reviews.csv",
             "  source: reviews.csv      # synthetic | a local .tsv/.csv/.parquet path",

@@ -24,7 +24,7 @@ SENSIBLE_ACCURACY = 0.7
 
 def test_every_params_section_has_an_entry_and_every_entry_a_section() -> None:
     assert list(MODELS) == list(MODEL_NAMES)
-    assert {"logreg", "svm", "nb", "torch"} <= set(MODELS)
+    assert {"logreg", "svm", "nb"} <= set(MODELS)
     check_registry()
 
 
@@ -57,7 +57,7 @@ def test_each_entry_compares_keys_its_params_section_has(name: str) -> None:
 
 def test_the_experiment_columns_are_each_entrys_compare() -> None:
     keep = re.compile(model_columns())
-    shown = ["train.model", "train.logreg.C", "train.svm.C", "train.nb.alpha", "train.torch.dropout"]
+    shown = ["train.model", "train.logreg.C", "train.svm.C", "train.nb.alpha"]
     hidden = ["train.seed", "train.logreg.max_iter", "train.nb.norm", "train.modelx", "train.svm.Cx"]
     assert [c for c in shown if not keep.match(c)] == []
     assert [c for c in hidden if keep.match(c)] == []

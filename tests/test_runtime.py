@@ -3,6 +3,7 @@
 Each model is trained by ``python -m train`` in a fresh process under outside settings that,
 unpinned, make numpy's OpenBLAS, torch, MKL and oneDNN pick other kernels. The controls show
 that those settings do change the bits when the pin cannot act, so the main test can fail.
+The torch model's own cases: torch_model/tests/test_torch_runtime.py.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from common.runtime import PINNED_ENVIRONMENT, locked_versions, version_problems
 from prepare_data.synthetic import generate_reviews
-from tests.torch_support import file_hashes, make_stage_folder, train_command_env, write_split
+from tests.train_support import file_hashes, make_stage_folder, train_command_env, write_split
 
 # What the newcomer check calls an older CPU, a newer one, and nothing set at all.
 OLDER_CPU = {
@@ -27,13 +29,12 @@ OLDER_CPU = {
 NEWER_CPU = {"OPENBLAS_CORETYPE": "SkylakeX", "ATEN_CPU_CAPABILITY": "avx512", "NPY_ENABLE_CPU_FEATURES": ""}
 UNSET = {name: None for name in (*OLDER_CPU, *PINNED_ENVIRONMENT)}
 SETTINGS = {"older_cpu": OLDER_CPU, "newer_cpu": NEWER_CPU, "unset": UNSET}
-SMALL_TORCH = {"batch_size": 16, "stop_point": 2.0, "checkpoints": 2, "embedding_dim": 16, "channels": 16}
 
 
-def review_stage_folder(folder: Path, rows: int, model: str) -> Path:
+def review_stage_folder(folder: Path, rows: int, model: str, **sections: dict[str, Any]) -> Path:
     """``make_stage_folder`` with get_data's synthetic reviews: a vocabulary large enough for
     the kernels to matter (the control below fails on a few dozen distinct words)."""
-    make_stage_folder(folder, 10, SMALL_TORCH, model=model)
+    make_stage_folder(folder, 10, model, **sections)
     columns = generate_reviews(rows, seed=42)
     rows_by_label = [
         (t, int(s == 4)) for t, s in zip(columns["Phrase"], columns["Sentiment"], strict=True) if s in (0, 4)
@@ -66,29 +67,33 @@ def run_train_env(folder: Path, env: dict[str, str]) -> subprocess.CompletedProc
     )
 
 
-@pytest.mark.parametrize("model", ["logreg", "svm", "torch"])
-def test_model_bytes_are_the_same_whatever_kernels_the_environment_asks_for(
-    tmp_path: Path, model: str
-) -> None:
-    folder = review_stage_folder(tmp_path, 20_000, model)
+def same_bytes_under_every_setting(folder: Path) -> None:
     models = {name: train_under(folder, settings) for name, settings in SETTINGS.items()}
     assert models["older_cpu"] == models["newer_cpu"] == models["unset"]
     assert models["unset"]  # a model was written
 
 
+@pytest.mark.parametrize("model", ["logreg", "svm"])
+def test_model_bytes_are_the_same_whatever_kernels_the_environment_asks_for(
+    tmp_path: Path, model: str
+) -> None:
+    same_bytes_under_every_setting(review_stage_folder(tmp_path, 20_000, model))
+
+
 def test_an_overridden_setting_is_reported_in_one_line(tmp_path: Path) -> None:
-    folder = make_stage_folder(tmp_path, 300, {}, model="logreg")
+    folder = make_stage_folder(tmp_path, 300, "logreg")
     result = run_train_env(folder, environment(OLDER_CPU))
     assert result.returncode == 0, result.stderr
     line = next(line for line in result.stderr.splitlines() if "OPENBLAS_CORETYPE" in line)
     assert "OPENBLAS_CORETYPE=SandyBridge" in line and "ATEN_CPU_CAPABILITY=default" in line
 
 
-# The same training with numpy or torch loaded before the pin: the settings then take effect.
+# The same training with numpy (and what PRELOAD adds) loaded before the pin: the settings then
+# take effect.
+NUMPY_FIRST = "import numpy, scipy.linalg  # loaded first: the environment decides their kernels"
 UNPINNED_TRAIN = """
 import sys, hashlib
-import numpy, scipy.linalg, torch  # loaded first: the environment decides their kernels
-torch.ones(8).exp()  # torch picks its kernels at its first operation
+{preload}
 import runpy
 sys.argv = ["train"]
 try:
@@ -98,17 +103,20 @@ except SystemExit as exit:
 """
 
 
-def unpinned_model(folder: Path, settings: dict[str, str | None]) -> tuple[int, str, dict[str, str]]:
+def unpinned_model(
+    folder: Path, settings: dict[str, str | None], preload: str = NUMPY_FIRST
+) -> tuple[int, str, dict[str, str]]:
     env = environment(settings)
+    script = UNPINNED_TRAIN.format(preload=preload)
     result = subprocess.run(
-        [sys.executable, "-c", UNPINNED_TRAIN], cwd=folder, env=env, capture_output=True, text=True
+        [sys.executable, "-c", script], cwd=folder, env=env, capture_output=True, text=True
     )
     model = folder / "model"
     return result.returncode, result.stderr, file_hashes(model) if model.exists() else {}
 
 
 def test_a_stage_whose_kernels_could_not_be_pinned_refuses_in_one_line(tmp_path: Path) -> None:
-    folder = make_stage_folder(tmp_path, 300, {}, model="logreg")
+    folder = make_stage_folder(tmp_path, 300, "logreg")
     code, stderr, model = unpinned_model(folder, {"OPENBLAS_CORETYPE": "SandyBridge"})
     assert code == 2
     assert "error: OpenBLAS" in stderr and "Sandybridge kernels" in stderr and "dvc.lock" in stderr
@@ -138,38 +146,6 @@ print(hashlib.sha256(pipeline_bytes(p)).hexdigest())
         )
         digests.add(out.stdout.strip())
     assert len(digests) == 2
-
-
-TORCH_MATH = """
-import hashlib, torch  # loaded without the pin: the environment decides its kernels
-torch.manual_seed(0)
-x, w = torch.randn(2000, 257), torch.randn(257, 64)
-y = torch.nn.functional.gelu(x @ w).exp().sum(dim=1)
-print(hashlib.sha256(y.numpy().tobytes()).hexdigest())
-"""
-
-
-def test_control_unpinned_torch_kernels_change_torch_bits(tmp_path: Path) -> None:
-    digests = {
-        capability: subprocess.run(
-            [sys.executable, "-c", TORCH_MATH],
-            env=environment({"ATEN_CPU_CAPABILITY": capability}),
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        for capability in ("default", "avx2")
-    }
-    assert digests["default"] != digests["avx2"]
-
-
-def test_a_torch_stage_whose_kernels_could_not_be_pinned_refuses(tmp_path: Path) -> None:
-    folder = make_stage_folder(tmp_path, 300, SMALL_TORCH, model="torch")
-    # numpy's OpenBLAS pinned by hand, so that only torch's kernels differ.
-    settings = {"ATEN_CPU_CAPABILITY": "default", "OPENBLAS_CORETYPE": "Haswell"}
-    code, stderr, model = unpinned_model(folder, settings)
-    assert code == 2 and "error: torch runs DEFAULT kernels" in stderr
-    assert "Traceback" not in stderr and model == {}
 
 
 def test_the_lock_pins_this_python_and_platform() -> None:

@@ -20,8 +20,9 @@ from common.prepared import PREPARED_DIR, read_split, require_both_classes
 from common.stage import run_stage
 from train.curves import CURVES_FILE, SCHEDULE_FILE, schedule_rows
 from train.live import LIVE_METRICS, close_live, log_latest, open_live
+from train.model_entry import CHECKPOINT_DIR
 from train.model_store import MODEL_DIR, fill_model_dir
-from train.registry import CHECKPOINT_DIR, MODELS, check_registry
+from train.registry import MODELS, check_registry
 
 KEPT_FILE = CHECKPOINT_DIR / "kept.json"
 
@@ -38,7 +39,7 @@ def main() -> None:
     if model.launch is not None and model.launch(params.train):
         return  # e.g. N torch workers under torch.distributed.run did the stage
     if int(os.environ.get("RANK", "0")) > 0:
-        # A torch.distributed.run worker beside rank 0 (train/distributed.py): it trains, and
+        # A torch.distributed.run worker beside rank 0 (torch_model/distributed.py): it trains, and
         # touches no output, not even a stale temp path, which may be rank 0's own new one.
         model.train(params.train, train, valid, lambda curves: None)
         return

@@ -13,33 +13,27 @@ Integrity, three layers (docs/serving.md):
   ``dvc.lock``'s record of ``model`` (the hash the user committed), unless the caller passes
   ``--unlocked-model`` (the folder was trained here, by ``python -m train``, and not locked yet).
 - A format that cannot run code: scikit-learn models are skops files, loaded with an explicit
-  list of trusted types (train/sklearn_models.py), torch weights a state dict loaded with
-  ``weights_only=True``; so even an unlocked folder builds only arrays and known estimators.
+  list of trusted types (train/sklearn_models.py), and each other kind's files likewise (its
+  ``Kind.check``: torch weights are a state dict loaded with ``weights_only=True``); so even an
+  unlocked folder builds only arrays and known estimators.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from ruamel.yaml import YAMLError
 
 from common.atomic import atomic_outputs, dumps_json
 from common.errors import PipelineError
 from common.params import parse_yaml_as_dvc
+from train.model_kind import META_FILE, MODEL_DIR, Kind, Scorer
 
-MODEL_DIR = Path("model")
-META_FILE = "meta.json"
 SKLEARN_FILE = "model.skops"
-TORCH_WEIGHTS_FILE = "model.pt"
-TORCH_VOCAB_FILE = "vocab.json"
 MANIFEST_FILE = "manifest.json"
 LOCK_FILE = Path("dvc.lock")
 # The command-line flag of evaluate, predict and serve that skips the dvc.lock check.
@@ -50,19 +44,6 @@ UNLOCKED_HELP = (
 )
 
 
-@dataclass(frozen=True)
-class Scorer:
-    """Scores texts (higher = more positive); ``threshold`` separates the two classes."""
-
-    score: Callable[[list[str]], np.ndarray]
-    threshold: float
-    meta: dict[str, Any]
-
-    def predict(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        scores = self.score(texts)
-        return scores, (scores >= self.threshold).astype(np.int8)
-
-
 def sklearn_files(pipeline: Any, meta: dict[str, Any]) -> dict[str, bytes]:
     """The model folder's files of a fitted pipeline (skops) and its metadata."""
     from train.sklearn_models import pipeline_bytes
@@ -70,15 +51,6 @@ def sklearn_files(pipeline: Any, meta: dict[str, Any]) -> dict[str, bytes]:
     return {
         SKLEARN_FILE: pipeline_bytes(pipeline),
         META_FILE: dumps_json({"kind": "sklearn", **meta}).encode(),
-    }
-
-
-def torch_files(weights: bytes, vocabulary: dict[str, Any], meta: dict[str, Any]) -> dict[str, bytes]:
-    """The model folder's files of the torch model: weights, vocabulary and metadata."""
-    return {
-        TORCH_WEIGHTS_FILE: weights,
-        TORCH_VOCAB_FILE: dumps_json(vocabulary).encode(),
-        META_FILE: dumps_json({"kind": "torch", **meta}).encode(),
     }
 
 
@@ -176,74 +148,33 @@ def load_sklearn_scorer(files: dict[str, bytes], meta: dict[str, Any], where: Pa
     return Scorer(lambda texts: positive_scores(pipeline, texts), score_threshold(pipeline), meta)
 
 
-def load_torch_scorer(files: dict[str, bytes], meta: dict[str, Any], where: Path = MODEL_DIR) -> Scorer:
-    from train.torch_data import Vocabulary
-    from train.torch_model import Architecture, TextCNN, configure_determinism, positive_probabilities
+def check_sklearn_file(files: dict[str, bytes], where: Path) -> None:
+    """A scikit-learn model's file: skops, naming trusted types only."""
+    if SKLEARN_FILE in files:
+        from train.sklearn_models import check_pipeline_file
 
-    weights = torch_weights(files, where)  # first: the one file that could hold code
-    try:
-        configure_determinism(int(meta["params"]["torch"]["num_threads"]))
-        vocabulary = Vocabulary.from_json(json.loads(files[TORCH_VOCAB_FILE]))
-        model = TextCNN(Architecture(**meta["architecture"]))
-        model.load_state_dict(weights)
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise PipelineError(
-            f"{where}: the torch model's files do not fit together ({type(error).__name__}: "
-            f"{str(error).splitlines()[0][:200] if str(error) else ''}); refusing to load"
-        ) from None
-    model.eval()
-    return Scorer(lambda texts: positive_probabilities(model, vocabulary, texts), 0.5, meta)
+        check_pipeline_file(files[SKLEARN_FILE], str(where / SKLEARN_FILE))
 
 
-def torch_weights(files: dict[str, bytes], where: Path) -> dict[str, Any]:
-    """The torch model's state dict: ``weights_only=True`` builds tensors and plain containers
-    only, and refuses (one line) a file that names any other global."""
-    import pickle
-
-    import torch
-
-    try:
-        with warnings.catch_warnings():  # on a foreign pickle, torch warns about its protocol
-            warnings.simplefilter("ignore")
-            weights = torch.load(io.BytesIO(files[TORCH_WEIGHTS_FILE]), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
-        # Not torch's own text: it suggests `weights_only=False`, the one thing never to do here.
-        raise PipelineError(
-            f"{where / TORCH_WEIGHTS_FILE}: not a plain torch state dict ({type(error).__name__}: it needs "
-            "more than tensors and plain containers); refusing to load"
-        ) from None
-    if not isinstance(weights, dict):
-        raise PipelineError(f"{where / TORCH_WEIGHTS_FILE}: not a torch state dict; refusing to load")
-    return weights
+# Every scikit-learn model is a skops file (kind sklearn); a model that skops cannot save gets a
+# kind of its own here: its files, its save function and its loader (train/model_kind.py).
+# A kind of an optional part is its module's KIND, imported by name (importlib) so that its
+# whole registration is one line to delete.
+KINDS = {
+    "sklearn": Kind((SKLEARN_FILE,), load_sklearn_scorer, check_sklearn_file),
+    "torch": import_module("torch_model.store").KIND,  # optional part: torch_model
+}
 
 
 def check_model_format(files: dict[str, bytes], where: Path = MODEL_DIR) -> None:
     """Refuse, before anything is built, a model file in a format that could run code: a
     scikit-learn file that is not skops or names an untrusted type, torch weights that are
-    not a plain state dict. ``serve`` calls it before it starts listening."""
-    kind = parse_meta(files, where).get("kind")
-    if kind == "sklearn" and SKLEARN_FILE in files:
-        from train.sklearn_models import check_pipeline_file
-
-        check_pipeline_file(files[SKLEARN_FILE], str(where / SKLEARN_FILE))
-    elif kind == "torch" and TORCH_WEIGHTS_FILE in files:
-        torch_weights(files, where)
-
-
-@dataclass(frozen=True)
-class Kind:
-    """How a kind of model folder (``meta.json``'s ``kind``) is stored and loaded."""
-
-    files: tuple[str, ...]
-    load: Callable[[dict[str, bytes], dict[str, Any], Path], Scorer]
-
-
-# Every scikit-learn model is a skops file (kind sklearn); a model that skops cannot save gets a
-# kind of its own here: its files, its save function above and its loader.
-KINDS = {
-    "sklearn": Kind((SKLEARN_FILE,), load_sklearn_scorer),
-    "torch": Kind((TORCH_WEIGHTS_FILE, TORCH_VOCAB_FILE), load_torch_scorer),
-}
+    not a plain state dict (each kind's ``check``). ``serve`` calls it before it starts
+    listening."""
+    name = parse_meta(files, where).get("kind")
+    kind = KINDS.get(name) if isinstance(name, str) else None
+    if kind is not None:
+        kind.check(files, where)
 
 
 def read_meta(model_dir: Path = MODEL_DIR) -> dict[str, Any]:

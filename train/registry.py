@@ -2,9 +2,9 @@
 
 An entry says how its model is trained and which of its params ``make experiments`` shows.
 A scikit-learn model is its classifier, built from its params section (``train.<name>``,
-a pydantic model in common/params.py) and the seed, behind the shared TF-IDF features; the torch
-model points to its own trainer. Everything else follows from this table and the params
-sections: the train stage's dispatch, ``train.model``'s choices (common/params.py's
+a pydantic model in common/params.py) and the seed, behind the shared TF-IDF features; another
+model points to its own trainer (the torch model's is in its folder, torch_model/training.py).
+Everything else follows from this table and the params sections: the train stage's dispatch, ``train.model``'s choices (common/params.py's
 ``MODEL_NAMES``, checked against this table at stage start), saving and loading (scikit-learn
 models are pickled, whatever their classifier), and ``make experiments``' columns
 (``python -m train.registry columns``). This module is in the files the train stage already
@@ -16,9 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from importlib import import_module
 from typing import Any
 
 import numpy as np
@@ -30,35 +28,11 @@ from sklearn.svm import LinearSVC
 from common.errors import PipelineError
 from common.params import MODEL_NAMES, TrainParams, as_dict
 from train.curves import sklearn_curves
-from train.model_store import sklearn_files, torch_files
+from train.model_entry import Classifier, Curves, Data, Model, ModelFiles, OnVirtualEpoch
+from train.model_store import sklearn_files
 from train.sklearn_models import fit_pipeline, positive_scores, score_threshold, text_pipeline
 
-CHECKPOINT_DIR = Path("checkpoints")
 log = logging.getLogger(__name__)
-Data = tuple[list[str], np.ndarray]
-Curves = list[dict[str, float | int]]
-OnVirtualEpoch = Callable[[Curves], None]
-ModelFiles = dict[str, bytes]
-# (train.*, train split, valid split, called after each virtual epoch) -> (curves, the
-# checkpoint files the run keeps, model/'s files); the train stage writes model/ and the
-# metrics from them as one unit (train/__main__.py).
-Trainer = Callable[[TrainParams, Data, Data, OnVirtualEpoch], tuple[Curves, tuple[str, ...], ModelFiles]]
-# (the model's params section, train.seed) -> an unfitted scikit-learn classifier.
-Classifier = Callable[[Any, int], Any]
-
-
-@dataclass(frozen=True)
-class Model:
-    """One ``train.model`` choice."""
-
-    train: Trainer
-    # Keys of its params section that `make experiments` shows; None: every key.
-    compare: tuple[str, ...] | None = ()
-    # Scikit-learn models: the classifier fed the TF-IDF features.
-    classifier: Classifier | None = None
-    # Runs the whole stage elsewhere when the params ask for it (torch: several processes
-    # under torch.distributed.run) and returns True once it did; False: train here.
-    launch: Callable[[TrainParams], bool] | None = None
 
 
 def sklearn_model(classifier: Classifier, compare: tuple[str, ...] | None = ()) -> Model:
@@ -93,59 +67,15 @@ def train_sklearn(
     return curves, (), files
 
 
-def omit(values: dict[str, object], names: tuple[str, ...]) -> dict[str, object]:
-    return {key: value for key, value in values.items() if key not in names}
-
-
-def train_torch(
-    settings: TrainParams, train: Data, valid: Data, on_virtual_epoch: OnVirtualEpoch
-) -> tuple[Curves, tuple[str, ...], ModelFiles]:
-    """Train the torch model; return its curves and the checkpoint files the run keeps."""
-    # Imported here so that the scikit-learn models do not pay for importing torch.
-    from train.torch_loop import NOT_FINGERPRINTED, state_dict_bytes, train_torch_model
-
-    trained = train_torch_model(
-        settings.torch, settings.seed, *train, *valid, CHECKPOINT_DIR, on_virtual_epoch=on_virtual_epoch
-    )
-    best = next(row for row in trained.curves if row["virtual_epoch"] == trained.best_virtual_epoch)
-    log.info(
-        "torch: best virtual epoch %d, valid accuracy %.4f", best["virtual_epoch"], best["valid_accuracy"]
-    )
-    meta = {
-        "model": "torch",
-        # Not keep_checkpoints: which checkpoints are kept changes nothing in model/.
-        "params": {"seed": settings.seed, "torch": omit(as_dict(settings.torch), NOT_FINGERPRINTED)},
-        "architecture": trained.architecture.to_json(),
-        "device": trained.device,
-        "train_rows": len(train[0]),
-        "vocabulary_size": len(trained.vocabulary),
-        "best_virtual_epoch": trained.best_virtual_epoch,
-        "started_after_virtual_epoch": trained.first_epoch,
-        "virtual_epochs_run": len(trained.curves) - trained.first_epoch,
-        "examples_seen": trained.examples_seen,
-        "valid_accuracy": best["valid_accuracy"],
-        "valid_loss": best["valid_loss"],
-    }
-    files = torch_files(state_dict_bytes(trained.state), trained.vocabulary.to_json(), meta)
-    return trained.curves, trained.kept_checkpoints, files
-
-
-def launch_torch(settings: TrainParams) -> bool:
-    if settings.torch.processes <= 1:
-        return False
-    from train.distributed import launch_if_asked  # imports torch: not for scikit-learn models
-
-    # N workers under torch.distributed.run do the stage (train/distributed.py).
-    return launch_if_asked(settings.torch.processes, settings.model)
-
-
 MODELS: dict[str, Model] = {
     "logreg": sklearn_model(
         lambda p, seed: LogisticRegression(C=p.C, max_iter=p.max_iter, random_state=seed), compare=("C",)
     ),
     "svm": sklearn_model(lambda p, seed: LinearSVC(C=p.C, random_state=seed), compare=("C",)),
     "nb": sklearn_model(lambda p, seed: ComplementNB(alpha=p.alpha, norm=p.norm), compare=("alpha",)),
-    "torch": Model(train=train_torch, compare=None, launch=launch_torch),
+    # An optional part's entry is its module's MODEL, imported by name (importlib) so that its
+    # whole registration is this one line to delete.
+    "torch": import_module("torch_model.training").MODEL,  # optional part: torch_model
 }
 
 

@@ -18,15 +18,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.torch_support import (
+from tests.train_support import (
     file_hashes,
     has_no_model,
-    make_stage_folder,
     run_train,
     start_train,
     train_command_env,
     write_split,
 )
+from torch_model.tests.support import make_stage_folder
 
 # Small data, several checkpoints, and enough steps per virtual epoch (about a second) that a
 # kill right after the first checkpoint lands in the middle of the run.

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.params import TorchParams
 from common.runtime import check_runtime
-from train.torch_data import PAD_ID, Vocabulary, length_sorted_batches, pad_batch
+from torch_model.data import PAD_ID, Vocabulary, length_sorted_batches, pad_batch
+from torch_model.params import TorchParams
 
 SCORE_BATCH_SIZE = 512
 

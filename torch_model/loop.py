@@ -4,12 +4,12 @@ The run sees ``stop_point`` x (train rows) examples in all, or ``training_exampl
 budget whatever the data size), cut into ``checkpoints`` virtual epochs of a fixed number of
 examples, whatever the batch size. After each one it evaluates on the valid split and
 atomically saves everything the rest of the run depends on: weights, vocabulary, optimizer,
-learning-rate scheduler (``train.schedules``), RNG states, step, examples seen, curves and the
+learning-rate scheduler (``torch_model.schedules``), RNG states, step, examples seen, curves and the
 best weights so far. The data order is a function of ``(seed, examples seen)``, so a run
 resumed from a checkpoint takes exactly the steps an uninterrupted run would have taken.
 
 ``keep_checkpoints: all`` also keeps each virtual epoch's checkpoint; ``init_from`` starts a
-new run from one (docs/torch.md: what a continued run does and does not equal).
+new run from one (torch_model/README.md: what a continued run does and does not equal).
 """
 
 from __future__ import annotations
@@ -36,17 +36,18 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from common.atomic import write_bytes_atomic
 from common.errors import PipelineError
-from common.params import TorchParams, as_dict
-from train import distributed
-from train.schedules import build_scheduler, rate_and_beta1
-from train.torch_data import SPECIAL_TOKENS, Vocabulary, length_buckets, pad_batch, stream_batches
-from train.torch_model import (
+from common.params import as_dict
+from torch_model import distributed
+from torch_model.data import SPECIAL_TOKENS, Vocabulary, length_buckets, pad_batch, stream_batches
+from torch_model.model import (
     Architecture,
     TextCNN,
     configure_determinism,
     logits_in_batches,
     resolve_device,
 )
+from torch_model.params import TorchParams
+from torch_model.schedules import build_scheduler, rate_and_beta1
 
 CHECKPOINT_FILE = "last.pt"
 # 3: the scheduler's state_dict added. init_from reads what formats 2 and 3 share.
@@ -125,7 +126,7 @@ def accumulated_step(
     Each micro-batch's summed loss is divided by the examples of the whole step, not by
     the number of micro-batches, so k micro-batches give the gradient of one batch made of
     all of them, even when their sizes differ. ``divisor``: another divisor, for a rank of
-    several processes (``train.distributed.loss_divisor``).
+    several processes (``torch_model.distributed.loss_divisor``).
     """
     examples = sum(len(labels) for _, labels in micro_batches) if divisor is None else divisor
     optimizer.zero_grad(set_to_none=True)
@@ -397,7 +398,7 @@ def setup_device(settings: TorchParams) -> tuple[distributed.World, torch.device
     device = resolve_device(settings.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise PipelineError("train.torch.device: cuda requested but torch sees no CUDA device")
-    return distributed.setup(device)  # under torch.distributed.run (train/distributed.py)
+    return distributed.setup(device)  # under torch.distributed.run (torch_model/distributed.py)
 
 
 def run_vocabulary(settings: TorchParams, train_texts: list[str], initial: Initial | None) -> Vocabulary:

@@ -45,14 +45,13 @@ def write_split(folder: Path, name: str, texts: list[Any], labels: list[int]) ->
     pq.write_table(table, prepared / f"{name}.parquet")
 
 
-def make_stage_folder(
-    folder: Path, train_rows: int, torch_settings: dict[str, Any], model: str = "torch"
-) -> Path:
-    """A folder with params.yaml and prepared train/valid splits, ready for ``python -m train``."""
+def make_stage_folder(folder: Path, train_rows: int, model: str, **sections: dict[str, Any]) -> Path:
+    """A folder with params.yaml and prepared train/valid splits, ready for ``python -m train``;
+    ``sections``: train's params sections (``logreg={"C": 1.0}``)."""
     folder.mkdir(parents=True, exist_ok=True)
     write_split(folder, "train", *phrases(train_rows, seed=1))
     write_split(folder, "valid", *phrases(max(50, train_rows // 5), seed=2))
-    params = {"train": {"model": model, "seed": 7, "torch": {"device": "cpu", **torch_settings}}}
+    params = {"train": {"model": model, "seed": 7, **sections}}
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     return folder
 

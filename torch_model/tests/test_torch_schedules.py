@@ -1,4 +1,4 @@
-"""The learning-rate schedules (train/schedules.py) at given steps, against hand-computed values."""
+"""The learning-rate schedules (torch_model/schedules.py) at given steps, against hand-computed values."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import torch
 import yaml
 
 from common.errors import PipelineError
-from common.params import TorchParams, load_params, updated
+from common.params import load_params, updated
 from tests.conftest import TEST_PARAMS
-from train.schedules import build_scheduler, min_lr, rate_and_beta1, warmup_steps
+from torch_model.params import TorchParams
+from torch_model.schedules import build_scheduler, min_lr, rate_and_beta1, warmup_steps
 
 # AdamW's default beta1, which linear and cosine leave as it is.
 BETA1 = 0.9

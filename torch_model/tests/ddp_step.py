@@ -1,9 +1,9 @@
 """One optimizer step of a small TextCNN, as the train stage's ranks take it under DDP.
 
-Run by tests/test_torch_distributed.py through torch's own launcher:
-``python -m torch.distributed.run --standalone --nproc-per-node 2 tests/ddp_step.py OUT``.
-Every rank takes its shard of each micro-batch (``train.distributed.shard``), divides its loss
-as ``train.distributed.loss_divisor`` says and steps through DistributedDataParallel; rank 0
+Run by torch_model/tests/test_torch_distributed.py through torch's own launcher:
+``python -m torch.distributed.run --standalone --nproc-per-node 2 torch_model/tests/ddp_step.py OUT``.
+Every rank takes its shard of each micro-batch (``torch_model.distributed.shard``), divides its loss
+as ``torch_model.distributed.loss_divisor`` says and steps through DistributedDataParallel; rank 0
 saves the loss summed over the ranks, the averaged gradients and the updated weights to OUT.
 ``micro_batches()`` is the step's data, which the test also gives a single process.
 """
@@ -18,10 +18,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from train import distributed
-from train.torch_data import pad_batch
-from train.torch_loop import accumulated_step
-from train.torch_model import Architecture, TextCNN, configure_determinism
+from torch_model import distributed
+from torch_model.data import pad_batch
+from torch_model.loop import accumulated_step
+from torch_model.model import Architecture, TextCNN, configure_determinism
 
 # Sizes with odd counts and a micro-batch of one row: rank 1 gets fewer rows, once none.
 SIZES, WIDTHS = (5, 1, 9), (3, 11, 6)

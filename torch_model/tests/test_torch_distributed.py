@@ -18,22 +18,16 @@ import psutil
 import pytest
 import torch
 
-from tests import ddp_step
 from tests.conftest import ROOT
-from tests.test_torch_stage import CHECKPOINT, wait_for
-from tests.torch_support import (
-    file_hashes,
-    has_no_model,
-    make_stage_folder,
-    run_train,
-    start_train,
-    train_command_env,
-)
-from train import distributed
-from train.torch_loop import accumulated_step
-from train.torch_model import configure_determinism
+from tests.train_support import file_hashes, has_no_model, run_train, start_train, train_command_env
+from torch_model import distributed
+from torch_model.loop import accumulated_step
+from torch_model.model import configure_determinism
+from torch_model.tests import ddp_step
+from torch_model.tests.support import make_stage_folder
+from torch_model.tests.test_torch_stage import CHECKPOINT, wait_for
 
-# As tests/test_torch_stage.py's RESUMABLE: several checkpoints, each about a second of steps.
+# As torch_model/tests/test_torch_stage.py's RESUMABLE: several checkpoints, each about a second of steps.
 TWO_PROCESSES = {
     "batch_size": 8,
     "stop_point": 15.0,
@@ -48,7 +42,12 @@ TWO_PROCESSES = {
 def test_a_two_process_ddp_step_equals_the_single_process_step(tmp_path: Path) -> None:
     out = tmp_path / "step.pt"
     subprocess.run(
-        [sys.executable, *distributed.launch_command(2)[1:-2], str(ROOT / "tests/ddp_step.py"), str(out)],
+        [
+            sys.executable,
+            *distributed.launch_command(2)[1:-2],
+            str(ROOT / "torch_model/tests/ddp_step.py"),
+            str(out),
+        ],
         env=train_command_env(),
         check=True,
         capture_output=True,

@@ -11,10 +11,10 @@ import yaml
 from torch.nn.functional import binary_cross_entropy_with_logits
 
 from common.errors import PipelineError
-from common.params import TorchParams, load_params, updated
-from tests.torch_support import phrases
-from train.torch_data import Vocabulary, pad_batch
-from train.torch_loop import (
+from common.params import load_params, updated
+from tests.train_support import phrases
+from torch_model.data import Vocabulary, pad_batch
+from torch_model.loop import (
     CHECKPOINT_FILE,
     TrainedModel,
     accumulated_step,
@@ -22,7 +22,8 @@ from train.torch_loop import (
     train_torch_model,
     virtual_epoch_ends,
 )
-from train.torch_model import Architecture, TextCNN, configure_determinism, positive_probabilities
+from torch_model.model import Architecture, TextCNN, configure_determinism, positive_probabilities
+from torch_model.params import TorchParams
 
 SMALL = TorchParams(
     device="cpu", embedding_dim=16, channels=16, batch_size=16, stop_point=1.5, checkpoints=3, min_count=1

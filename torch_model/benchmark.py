@@ -5,8 +5,8 @@ batches padded to their own longest example, and (b) in random batches all padde
 dataset's maximum length. Prints the time ratio, the peak memory and the test accuracy of
 each. Each mode runs in its own process, so that one's peak memory does not hide the other's.
 
-    python benchmarks/train_torch.py                 # CPU, 1 thread, the defaults below
-    python benchmarks/train_torch.py --device cuda   # on a GPU (peak = torch's CUDA allocator)
+    python torch_model/benchmark.py                 # CPU, 1 thread, the defaults below
+    python torch_model/benchmark.py --device cuda   # on a GPU (peak = torch's CUDA allocator)
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common.params import TorchParams
-from train.torch_data import Vocabulary, length_buckets, pad_batch, pass_generator, plan_pass
-from train.torch_loop import accumulated_step
-from train.torch_model import Architecture, TextCNN, configure_determinism, logits_in_batches
+from torch_model.data import Vocabulary, length_buckets, pad_batch, pass_generator, plan_pass
+from torch_model.loop import accumulated_step
+from torch_model.model import Architecture, TextCNN, configure_determinism, logits_in_batches
+from torch_model.params import TorchParams
 
 
 def long_tailed_data(rows: int, seed: int) -> tuple[list[str], np.ndarray]:

@@ -3,9 +3,9 @@
 ``python -m train`` with N > 1 starts ``python -m torch.distributed.run --standalone
 --nproc-per-node N -m train`` (what ``torchrun`` runs) and waits for it; each of the N workers
 runs the train stage with the model wrapped in ``DistributedDataParallel`` (gloo on the CPU,
-NCCL on CUDA, one GPU per worker). docs/distributed.md: multi-node use, what equals what.
+NCCL on CUDA, one GPU per worker). torch_model/README.md (Several processes): multi-node use, what equals what.
 
-What each worker does differently from a single process (``train.torch_loop`` calls these):
+What each worker does differently from a single process (``torch_model.loop`` calls these):
 
 - every optimizer step has the same micro-batches as with one process (the same examples, the
   same schedule), and rank r takes rows r, r + N, ... of each micro-batch (``shard``), padded

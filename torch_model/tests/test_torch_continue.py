@@ -11,11 +11,10 @@ import pytest
 import torch
 
 from common.errors import PipelineError
-from common.params import TorchParams, updated
-from tests.test_torch_schedules import schedule_values
-from tests.torch_support import phrases
-from train.torch_data import Vocabulary
-from train.torch_loop import (
+from common.params import updated
+from tests.train_support import phrases
+from torch_model.data import Vocabulary
+from torch_model.loop import (
     CHECKPOINT_FILE,
     CHECKPOINT_FORMAT,
     Split,
@@ -26,7 +25,9 @@ from train.torch_loop import (
     train_torch_model,
     virtual_epoch_ends,
 )
-from train.torch_model import Architecture, TextCNN
+from torch_model.model import Architecture, TextCNN
+from torch_model.params import TorchParams
+from torch_model.tests.test_torch_schedules import schedule_values
 
 SMALL = TorchParams(
     device="cpu", embedding_dim=16, channels=16, batch_size=16, stop_point=1.5, checkpoints=3, min_count=1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from train.torch_data import (
+from torch_model.data import (
     PAD_ID,
     UNK_ID,
     Vocabulary,

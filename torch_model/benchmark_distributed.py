@@ -1,13 +1,13 @@
 """Torch training on 1 and N processes (``train.torch.processes``), in the same run.
 
-The default data (get_data's synthetic reviews, split by the local engine with the default
-params) in a temp folder; ``python -m train`` with ``train.model: torch`` and the default torch
+The default data (get_data's synthetic reviews, split by prepare_data with the default params)
+in a temp folder; ``python -m train`` with ``train.model: torch`` and the default torch
 params on the CPU, once per process count, interleaved over the repeats. Prints per run the
 stage's wall time, the examples trained per second of it (start-up of torch.distributed.run
 and data reading included), the test accuracy of the model, and whether the model bytes repeat.
 
-    python benchmarks/torch_distributed.py                   # 1 and 2 processes, 1 run each
-    python benchmarks/torch_distributed.py --processes 1 2 --repeats 2 --rows 20000
+    python torch_model/benchmark_distributed.py                   # 1 and 2 processes, 1 run each
+    python torch_model/benchmark_distributed.py --processes 1 2 --repeats 2 --rows 20000
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,17 +30,12 @@ sys.path.insert(0, str(ROOT))
 
 
 def make_folder(folder: Path, rows: int) -> None:
-    """data/prepared/{train,valid,test}.parquet of the default data, split as prepare_data does."""
-    import pyarrow as pa
-
-    from common.params import DataParams, SplitParams
-    from prepare_data.split import prepare
-    from prepare_data.synthetic import generate_reviews
-
-    tables, _ = prepare(pa.table(generate_reviews(rows, seed=42)), DataParams(), SplitParams())
-    (folder / "data/prepared").mkdir(parents=True)
-    for name, table in tables.items():
-        pq.write_table(table, folder / f"data/prepared/{name}.parquet")
+    """data/prepared/{train,valid,test}.parquet of the default data: get_data and prepare_data
+    run in ``folder`` as dvc runs them, with the default params but ``rows``."""
+    (folder / "params.yaml").write_text(yaml.safe_dump({"data": {"synthetic_rows": rows}}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for stage in ("prepare_data.get", "prepare_data"):
+        subprocess.run([sys.executable, "-m", stage], cwd=folder, env=env, check=True, capture_output=True)
 
 
 def run(folder: Path, processes: int, device: str) -> dict[str, object]:

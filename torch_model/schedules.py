@@ -1,6 +1,6 @@
 """The torch model's learning-rate (and AdamW beta1) schedules, by ``torch.optim.lr_scheduler``.
 
-With ``W = ceil(warmup x N)`` warm-up steps of ``N`` (docs/torch.md has the formulas):
+With ``W = ceil(warmup x N)`` warm-up steps of ``N`` (torch_model/README.md has the formulas):
 ``linear`` and ``cosine`` are a ``LambdaLR``, a linear warm-up to the peak, then a linear or
 cosine decay that reaches ``min_lr`` one step after the last; ``one_cycle`` is ``OneCycleLR``,
 a cosine rise from ``min_lr`` to the peak at step ``W`` and back, beta1 cycled the other way.
@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
 
-from common.params import TorchParams
+from torch_model.params import TorchParams
 
 DEFAULT_WARMUP = {"linear": 0.05, "cosine": 0.05, "one_cycle": 0.3}
 # min_lr as a fraction of the peak when train.torch.min_lr is null (linear decays to 0).

@@ -13,8 +13,9 @@ import torch
 import yaml
 
 from common.params import read_params_yaml
-from tests.test_torch_stage import RESUMABLE, wait_for
-from tests.torch_support import file_hashes, make_stage_folder, run_train, start_train
+from tests.train_support import file_hashes, run_train, start_train
+from torch_model.tests.support import make_stage_folder
+from torch_model.tests.test_torch_stage import RESUMABLE, wait_for
 
 CHECKPOINTS = Path("checkpoints")
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,12 +88,28 @@ def workspace_model(
     return ModelFiles(files, model_dir, info)
 
 
+def without_dvc(rev: str, module: str | None) -> str:
+    """The one line for ``--rev`` where DVC (or a module it needs) is not installed, as in the
+    service image, which has neither DVC nor git."""
+    missing = "DVC" if module in (None, "dvc") else f"DVC's {module}"
+    if shutil.which("git") is None:
+        missing += " and git"
+    return (
+        f"--rev {rev[:40]}: needs {missing}, not installed here: serve a revision with the pipeline "
+        "image (sentiment-pipeline) or from a checkout with `make install EXTRAS=serve`, "
+        "or mount that revision's model/ and serve it without --rev"
+    )
+
+
 def revision_model(rev: str, root: Path = Path(".")) -> ModelFiles:
     """``model/`` at ``rev``, checked against that revision's ``dvc.lock`` before anything else."""
-    from dvc.exceptions import DvcException
-    from dvc.fs import DVCFileSystem
-    from dvc.repo import Repo
-    from dvc.scm import RevError, resolve_rev
+    try:  # imported here, not at the module's top: the service image has no DVC (docs/containers.md)
+        from dvc.exceptions import DvcException
+        from dvc.fs import DVCFileSystem
+        from dvc.repo import Repo
+        from dvc.scm import RevError, resolve_rev
+    except ModuleNotFoundError as missing:
+        raise PipelineError(without_dvc(rev, missing.name)) from None
 
     # A git revision name is short and printable (git check-ref-format); anything else would
     # only give a long error from pygit2.

@@ -375,3 +375,39 @@ def test_without_the_serve_extra_serve_says_how_to_install_it(tmp_path: Path) ->
     assert result.stderr.strip().splitlines() == [
         "serve: error: uvicorn is not installed: the service needs the serve extra (make install EXTRAS=serve)"
     ]
+
+
+# Runs `python -m serve --rev main` as in the service image, which has no DVC: from the
+# interpreter's start, importing dvc fails (so nothing imported before --rev needs it).
+WITHOUT_DVC = """
+import runpy, sys
+class NoDvc:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "dvc":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoDvc())
+sys.argv = ["serve", "--port", sys.argv[1], "--rev", "main"]
+runpy.run_module("serve", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("git", [False, True], ids=["no-git", "git"])
+def test_rev_without_dvc_says_what_is_missing_and_what_to_use(tmp_path: Path, git: bool) -> None:
+    env = stage_env()
+    env["PYTHONPATH"] = str(ROOT)
+    if not git:  # the service image: no git either
+        env["PATH"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_DVC, str(free_port())],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    missing = "DVC and git" if not git else "DVC"
+    assert result.stderr.strip().splitlines() == [
+        f"serve: error: --rev main: needs {missing}, not installed here: serve a revision with the "
+        "pipeline image (sentiment-pipeline) or from a checkout with `make install EXTRAS=serve`, "
+        "or mount that revision's model/ and serve it without --rev"
+    ]

@@ -3,7 +3,8 @@
 #   docker run --rm -v "$PWD:/home/app/project" --user "$(id -u):$(id -g)" sentiment-pipeline
 #   docker build --target serve -t sentiment-serve .          # the model service
 #   docker run --rm -p 8000:8000 -v "$PWD/model:/srv/model:ro" sentiment-serve
-# Both hold the core (the default pipeline, scikit-learn models) and the service;
+# The pipeline image holds the core (the default pipeline, scikit-learn models) and the service;
+# the service image the service and the part of the core it imports (no DVC, no git);
 # --build-arg EXTRAS="serve torch" adds torch.
 # docker-compose.yml runs both; `make test-images` builds and runs them with a real engine.
 # Pinned base: the Python the committed dvc.lock was produced with.
@@ -37,10 +38,18 @@ RUN make install VENV=/opt/venv EXTRAS="${EXTRAS}" TORCH_INDEX_URL="${TORCH_INDE
     && find /opt/venv -type d -name tests -prune -exec rm -rf {} + \
     && rm -rf /opt/venv/lib/python3*/site-packages/torch/test
 
-# ---- serve-venv: that venv without pip and the bytecode caches, 0.2 GB less: the service
+# ---- serve-venv: that venv without what `python -m serve` never imports. The core's
+# distributions that only the pipeline uses go, with every distribution that only they require
+# (scripts/prune_venv.py walks the installed requirements; whatever stays requires, stays): DVC
+# with its S3 and git stack, dvclive, pre-commit, boto3 and botocore (common/s3_source.py),
+# pyfarmhash (the split), PyYAML, tqdm; about 0.12 GB. So serve --rev is not available in this
+# image (it says so in one line). Then pip and the bytecode caches, 0.2 GB: the service
 # installs nothing, and compiles what it imports once, at start (about a second).
 FROM venv AS serve-venv
-RUN /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools \
+COPY scripts/__init__.py scripts/prune_venv.py scripts/
+RUN /opt/venv/bin/python -m scripts.prune_venv --venv /opt/venv \
+        dvc dvclive pre-commit boto3 botocore pyfarmhash pyyaml tqdm \
+    && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools \
     && find /opt/venv -type d -name __pycache__ -prune -exec rm -rf {} +
 
 # ---- serve: the model service: the venv and the code `python -m serve` imports, on the plain

@@ -193,10 +193,31 @@ def test_the_images_hold_no_git_no_build_leftovers_and_no_test_tools(images: Non
         torch = run([docker(), "run", "--rm", "--network", "none", tag, "python", "-c",
                      "import importlib.util as u; print(u.find_spec('torch') is not None)"]).stdout  # fmt: skip
         assert torch.strip() == "False", f"{tag} has torch"
-    # The service image: no git, no make, no pip.
+    # The service image: no git, no make, no pip, no DVC (nor what only the pipeline uses).
     found = run([docker(), "run", "--rm", "--network", "none", SERVE, "sh", "-c",
                  "command -v git make; ls /opt/venv/bin | grep -x pip; true"]).stdout.split()  # fmt: skip
     assert found == []
+    assert_no_dvc(SERVE)
+
+
+# What the serve-venv stage uninstalls (scripts/prune_venv.py), by module: none importable.
+PRUNED_MODULES = ("dvc", "dvclive", "pre_commit", "boto3", "botocore", "farmhash", "yaml", "tqdm", "pygit2")
+REV_WITHOUT_DVC = (
+    "serve: error: --rev main: needs DVC and git, not installed here: serve a revision with the "
+    "pipeline image (sentiment-pipeline) or from a checkout with `make install EXTRAS=serve`, "
+    "or mount that revision's model/ and serve it without --rev"
+)
+
+
+def assert_no_dvc(tag: str) -> None:
+    """``tag`` holds none of ``PRUNED_MODULES``, and its ``python -m serve --rev`` says so in one line."""
+    query = f"import importlib.util as u; print(*[m for m in {PRUNED_MODULES!r} if u.find_spec(m)])"
+    found = run([docker(), "run", "--rm", "--network", "none", tag, "python", "-c", query]).stdout.split()
+    assert found == [], f"{tag} holds {found}"
+    result = subprocess.run([docker(), "run", "--rm", "--network", "none", tag, "python", "-m", "serve", "--rev", "main"],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [REV_WITHOUT_DVC]
 
 
 def test_the_pipeline_image_reproduces_dvc_lock(images: None, tmp_path: Path) -> None:
@@ -318,7 +339,11 @@ def test_the_legacy_builder_builds_both_targets(target: str, torch_index_url: st
     build(target, tag, torch_index_url, False)
     user = run([docker(), "run", "--rm", "--network", "none", tag, "id", "-u"]).stdout.strip()
     assert user != "0"
-    run([docker(), "run", "--rm", "--network", "none", tag, "python", "-c", "import sklearn, dvc, uvicorn"])
+    # The pipeline image has DVC; the service image has what serve imports, and no DVC.
+    modules = "sklearn, dvc, uvicorn" if target == "pipeline" else "sklearn, skops, pandas, uvicorn"
+    run([docker(), "run", "--rm", "--network", "none", tag, "python", "-c", f"import {modules}"])
+    if target == "serve":
+        assert_no_dvc(tag)
 
 
 def test_the_dev_container_builds_from_devcontainer_json(torch_index_url: str) -> None:

@@ -7,12 +7,14 @@ import re
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.utils import canonicalize_name
 
-from scripts.stage_deps import stage_code
+from scripts.stage_deps import imported_modules, stage_code
 from tests.conftest import ROOT
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -68,3 +70,36 @@ def test_compose_runs_the_pipeline_and_the_service_images() -> None:
     assert services["serve"]["ports"] == ["127.0.0.1:${SERVE_HOST_PORT:-8000}:8000"]
     assert "./model:/srv/model:ro" in services["serve"]["volumes"]
     assert "SERVE_PORT=8000" in stage("serve") and "WORKDIR /srv" in stage("serve")
+
+
+def pruned_distributions() -> list[str]:
+    """The distributions the serve-venv stage uninstalls (with what only they require)."""
+    match = re.search(
+        r"python -m scripts\.prune_venv --venv /opt/venv \\\n\s+([\w. -]+?) \\\n", stage("serve-venv")
+    )
+    assert match, "Dockerfile serve-venv: no scripts.prune_venv line"
+    return match.group(1).split()
+
+
+def test_the_service_code_imports_none_of_what_its_image_uninstalls() -> None:
+    """scripts/prune_venv.py drops them from the service image: no file that ``python -m serve``
+    runs may import them, but the ``--rev`` path's dvc, which says in one line that it is missing
+    (tests/test_serve.py). What they alone require, libraries import only optionally
+    (``make test-images`` runs the service in the image)."""
+    pruned = pruned_distributions()
+    assert {"dvc", "dvclive", "pre-commit"} <= set(pruned)
+    providers = metadata.packages_distributions()
+    pruned_modules = {
+        module: distribution
+        for module, distributions in providers.items()
+        for distribution in distributions
+        if canonicalize_name(distribution) in {canonicalize_name(name) for name in pruned}
+    }
+    found = sorted(
+        f"{path} imports {module} ({pruned_modules[module.split('.')[0]]})"
+        for path in stage_code("serve")
+        for module in imported_modules(ROOT / path, path.split("/")[0])
+        if module.split(".")[0] in pruned_modules
+        and not (path == "serve/model_source.py" and module.split(".")[0] == "dvc")
+    )
+    assert found == []

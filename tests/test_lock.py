@@ -15,19 +15,12 @@ from scripts.lock import lock_inputs, recorded_inputs
 from tests.conftest import ROOT, repo_files
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-# The project's own top-level packages and folders of scripts.
-LOCAL = {
-    "common",
-    "prepare_data",
-    "train",
-    "evaluate",
-    "predict",
-    "serve",
+# The project's own top-level packages (the optional parts' folders included) and folders of scripts.
+LOCAL = {path.name for path in ROOT.iterdir() if (path / "__init__.py").is_file()} | {
     "tests",
     "scripts",
     "plots",
     "benchmarks",
-    "spark_engine",
 }
 # The peers of benchmarks/prepare_data.py (its OPTIONAL_LEGS): skipped when absent, not dependencies.
 BENCHMARK_PEERS = {"polars", "duckdb"}

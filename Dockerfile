@@ -1,12 +1,10 @@
-# Two images from one file (docs/containers.md):
+# The pipeline's image (docs/containers.md):
 #   docker build -t sentiment-pipeline .                      # the pipeline (last stage: the default)
 #   docker run --rm -v "$PWD:/home/app/project" --user "$(id -u):$(id -g)" sentiment-pipeline
-#   docker build --target serve -t sentiment-serve .          # the model service
-#   docker run --rm -p 8000:8000 -v "$PWD/model:/srv/model:ro" sentiment-serve
-# The pipeline image holds the core (the default pipeline, scikit-learn models) and the service;
-# the service image the service and the part of the core it imports (no DVC, no git);
-# --build-arg EXTRAS="serve torch" adds torch.
-# docker-compose.yml runs both; `make test-images` builds and runs them with a real engine.
+# It holds the core (the default pipeline, scikit-learn models) and the EXTRAS (below);
+# --build-arg EXTRAS="serve torch" adds torch. An optional part's own image is a stage of its
+# own below, built with --target. docker-compose.yml runs them; `make test-images` builds and
+# runs them with a real engine.
 # Pinned base: the Python the committed dvc.lock was produced with.
 ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
 # requirements.lock pins torch==2.13.0+cpu, the CPU build dvc.lock is made with; it exists only on
@@ -38,7 +36,11 @@ RUN make install VENV=/opt/venv EXTRAS="${EXTRAS}" TORCH_INDEX_URL="${TORCH_INDE
     && find /opt/venv -type d -name tests -prune -exec rm -rf {} + \
     && rm -rf /opt/venv/lib/python3*/site-packages/torch/test
 
-# ---- serve-venv: that venv without what `python -m serve` never imports. The core's
+# ---- The model service's image (serve/README.md): the stages serve-venv and serve  # optional part: serve
+#   docker build --target serve -t sentiment-serve .
+#   docker run --rm -p 8000:8000 -v "$PWD/model:/srv/model:ro" sentiment-serve
+# It holds the service and the part of the core it imports (no DVC, no git).
+# serve-venv: the venv stage's venv without what `python -m serve` never imports. The core's
 # distributions that only the pipeline uses go, with every distribution that only they require
 # (scripts/prune_venv.py walks the installed requirements; whatever stays requires, stays): DVC
 # with its S3 and git stack, dvclive, pre-commit, boto3 and botocore (common/s3_source.py),
@@ -52,7 +54,7 @@ RUN /opt/venv/bin/python -m scripts.prune_venv --venv /opt/venv \
     && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools \
     && find /opt/venv -type d -name __pycache__ -prune -exec rm -rf {} +
 
-# ---- serve: the model service: the venv and the code `python -m serve` imports, on the plain
+# serve: the model service: the venv and the code `python -m serve` imports, on the plain
 # base (no git, no make, no compiler), non-root. It answers with only model/ mounted: the lock
 # files of the commit it was built from are in the image (dvc.lock records the model's md5).
 FROM ${PYTHON_IMAGE} AS serve

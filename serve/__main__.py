@@ -3,7 +3,7 @@
 Without ``--rev`` it serves the workspace's ``model/``; with it, that revision's model
 through DVC's API, after checking it against that revision's ``dvc.lock``. A model that
 fails its checks is refused with one line before the server starts. ``SERVE_API_TOKEN``
-turns on bearer-token access control. docs/serving.md has the details.
+turns on bearer-token access control. serve/README.md has the details.
 """
 
 from __future__ import annotations

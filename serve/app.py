@@ -270,7 +270,7 @@ def create_app(
         if error.status_code == 400 and error.detail == "There was an error parsing the body":
             message = "body: not valid JSON (malformed, not UTF-8, or nested too deep)"
             return JSONResponse({"message": message, "detail": [{"loc": ["body"], "msg": message}]}, 422)
-        if error.status_code >= 400:  # every 4xx and 5xx body has a message (docs/serving.md)
+        if error.status_code >= 400:  # every 4xx and 5xx body has a message (serve/README.md)
             return JSONResponse(
                 {"message": str(error.detail), "detail": error.detail},
                 error.status_code,

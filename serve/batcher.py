@@ -7,8 +7,8 @@ The batch is scored in one model call on a single worker thread (``run_in_execut
 event loop keeps accepting and parsing requests while the model works; the texts that arrive
 meanwhile make the next batch. So under load the batches fill by themselves, each collected
 while the previous one was scored (a few milliseconds), and a lone request waits for nothing:
-``benchmarks/serve.py`` measured the default ``max_wait_s = 0`` faster at every concurrency
-than a fixed 1 or 2 ms wait (docs/serving.md). Model calls are serialized on that thread: with 2 cores, one
+``serve/benchmark.py`` measured the default ``max_wait_s = 0`` faster at every concurrency
+than a fixed 1 or 2 ms wait (serve/README.md). Model calls are serialized on that thread: with 2 cores, one
 thread scoring and the event loop serving is the split that keeps both busy.
 """
 

@@ -14,7 +14,7 @@ For each endpoint and concurrency (1, 16, 64) it prints req/s, texts/s and wrk's
 latency, and ours/baseline for ``/predict`` at the same concurrency. Timings vary with the
 machine's load: the ratios, measured in the same run, are what to compare.
 
-    .venv/bin/python benchmarks/serve.py [--duration 10] [--concurrency 1 16 64]
+    .venv/bin/python serve/benchmark.py [--duration 10] [--concurrency 1 16 64]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from common.params import TrainParams  # noqa: E402
-from prepare_data.synthetic import generate_reviews  # noqa: E402
+from common.tables import read_table  # noqa: E402
 from train.model_store import save_sklearn  # noqa: E402
 from train.registry import build_pipeline  # noqa: E402
 from train.sklearn_models import fit_pipeline  # noqa: E402
@@ -140,21 +140,24 @@ def run_wrk(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
-    parser.add_argument("--servers", nargs="+", default=["ours", "baseline"], choices=["ours", "baseline"])
-    parser.add_argument(
-        "--serve-args", default="", help="more options for python -m serve, e.g. '--max-wait-ms 1'"
-    )
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print("benchmarks/serve.py: skipped: needs Debian's wrk (apt-get install wrk)")
-        return
-    reviews = generate_reviews(50_000, seed=42)
-    texts = [t for t in reviews["Phrase"] if len(t) >= 4]
-    labels = np.isin(np.array(reviews["Sentiment"]), [3, 4]).astype(np.int8)
+def synthetic_reviews(rows: int) -> dict[str, list]:
+    """get_data's synthetic phrases (seed 42), made by the stage itself, ``python -m
+    prepare_data.get``, in a temp folder: this part imports no stage but train."""
+    with tempfile.TemporaryDirectory(prefix="bench-serve-data-") as name:
+        folder = Path(name)
+        (folder / "params.yaml").write_text(
+            f"data:\n  source: synthetic\n  synthetic_rows: {rows}\n  seed: 42\n"
+        )
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        subprocess.run(
+            [sys.executable, "-m", "prepare_data.get"], cwd=folder, env=env, check=True, capture_output=True
+        )
+        table = read_table(folder / "data" / "raw" / "reviews.tsv")
+    return {"Phrase": table.column("Phrase").to_pylist(), "Sentiment": table.column("Sentiment").to_pylist()}
+
+
+def request_bodies(texts: list[str]) -> tuple[list[str], list[str]]:
+    """256 ``/predict`` bodies of one text and 16 ``/predict/batch`` bodies of 100 keyed texts."""
     rng = np.random.default_rng(0)
     singles = [json.dumps({"text": texts[i]}) for i in rng.integers(0, len(texts), 256)]
     batches = [
@@ -167,9 +170,73 @@ def main() -> None:
         )
         for _ in range(16)
     ]
+    return singles, batches
+
+
+Row = tuple[str, str, int, dict[str, float], int]  # server, path, concurrency, wrk's result, texts a request
+
+
+def measure(
+    args: argparse.Namespace, ports: dict[str, int], singles: list[str], batches: list[str], folder: Path
+) -> list[Row]:
+    """Each endpoint at each concurrency, on each server right after the other."""
+    rows: list[Row] = []
+    points = [("/predict", singles, 1, c) for c in args.concurrency]
+    points += [("/predict/batch", batches, 100, c) for c in args.concurrency]
+    for path, bodies, per_request, concurrency in points:
+        for server in args.servers:
+            if path == "/predict/batch" and server == "baseline":
+                continue  # the original had no batch endpoint
+            # Warm-up: not measured (wrk may finish no request in it at high concurrency).
+            subprocess.run(
+                [
+                    "wrk",
+                    "-t1",
+                    f"-c{concurrency}",
+                    "-d2s",
+                    f"http://127.0.0.1:{ports[server]}/health",
+                ],
+                capture_output=True,
+                check=True,
+            )
+            result = run_wrk(ports[server], path, bodies, concurrency, args.duration, folder)
+            rows.append((server, path, concurrency, result, per_request))
+            print(f"{server} {path} c={concurrency}: {result}", file=sys.stderr, flush=True)
+    return rows
+
+
+def print_table(rows: list[Row]) -> None:
+    base = {c: r["rps"] for s, p, c, r, _ in rows if s == "baseline"}
+    print("| server | endpoint | concurrency | req/s | texts/s | p50 ms | p99 ms | req/s vs baseline |")
+    print("|---|---|---|---|---|---|---|---|")
+    for server, path, concurrency, result, per_request in rows:
+        ratio = (
+            f"{result['rps'] / base[concurrency]:.1f}x" if path == "/predict" and concurrency in base else ""
+        )
+        print(
+            f"| {server} | {path} | {concurrency} | {result['rps']:,.0f} | {result['rps'] * per_request:,.0f} "
+            f"| {result['p50']:.1f} | {result['p99']:.1f} | {ratio} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--servers", nargs="+", default=["ours", "baseline"], choices=["ours", "baseline"])
+    parser.add_argument(
+        "--serve-args", default="", help="more options for python -m serve, e.g. '--max-wait-ms 1'"
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("serve/benchmark.py: skipped: needs Debian's wrk (apt-get install wrk)")
+        return
+    reviews = synthetic_reviews(50_000)
+    texts = [t for t in reviews["Phrase"] if len(t) >= 4]
+    labels = np.isin(np.array(reviews["Sentiment"]), [3, 4]).astype(np.int8)
+    singles, batches = request_bodies(texts)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("SERVE_API_TOKEN", None)
-    rows = []
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as name:
         folder = Path(name)
         model = folder / "model"
@@ -195,42 +262,12 @@ def main() -> None:
         try:
             for server in args.servers:
                 wait_ready(ports[server], processes[server])
-            points = [("/predict", singles, 1, c) for c in args.concurrency]
-            points += [("/predict/batch", batches, 100, c) for c in args.concurrency]
-            for path, bodies, per_request, concurrency in points:
-                for server in args.servers:
-                    if path == "/predict/batch" and server == "baseline":
-                        continue  # the original had no batch endpoint
-                    # Warm-up: not measured (wrk may finish no request in it at high concurrency).
-                    subprocess.run(
-                        [
-                            "wrk",
-                            "-t1",
-                            f"-c{concurrency}",
-                            "-d2s",
-                            f"http://127.0.0.1:{ports[server]}/health",
-                        ],
-                        capture_output=True,
-                        check=True,
-                    )
-                    result = run_wrk(ports[server], path, bodies, concurrency, args.duration, folder)
-                    rows.append((server, path, concurrency, result, per_request))
-                    print(f"{server} {path} c={concurrency}: {result}", file=sys.stderr, flush=True)
+            rows = measure(args, ports, singles, batches, folder)
         finally:
             for process in processes.values():
                 process.terminate()
                 process.wait(timeout=60)
-    base = {c: r["rps"] for s, p, c, r, _ in rows if s == "baseline"}
-    print("| server | endpoint | concurrency | req/s | texts/s | p50 ms | p99 ms | req/s vs baseline |")
-    print("|---|---|---|---|---|---|---|---|")
-    for server, path, concurrency, result, per_request in rows:
-        ratio = (
-            f"{result['rps'] / base[concurrency]:.1f}x" if path == "/predict" and concurrency in base else ""
-        )
-        print(
-            f"| {server} | {path} | {concurrency} | {result['rps']:,.0f} | {result['rps'] * per_request:,.0f} "
-            f"| {result['p50']:.1f} | {result['p99']:.1f} | {ratio} |"
-        )
+    print_table(rows)
 
 
 if __name__ == "__main__":

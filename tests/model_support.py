@@ -1,4 +1,4 @@
-"""Small models for the predict and serve tests, and a pickle that proves it was executed."""
+"""Small models for the tests of the model loaders, and a pickle that proves it was executed."""
 
 from __future__ import annotations
 

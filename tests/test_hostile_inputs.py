@@ -137,19 +137,3 @@ def test_a_skops_file_of_trusted_types_in_another_shape_is_refused_in_one_line(k
     with pytest.raises(PipelineError, match="not a fitted text pipeline") as error:
         load_pipeline(skops.io.dumps(shape), "model/model.skops")
     assert "\n" not in str(error.value)
-
-
-@pytest.mark.parametrize(("variable", "flag"), [("abc", []), ("8000", ["--port", "70000"])])
-def test_a_bad_serve_port_is_one_argparse_line(tmp_path: Path, variable: str, flag: list[str]) -> None:
-    env = stage_env()
-    env["PYTHONPATH"] = str(ROOT)
-    env["SERVE_PORT"] = variable
-    result = subprocess.run(
-        [sys.executable, "-m", "serve", "--unlocked-model", *flag],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "argument --port:" in result.stderr.strip().splitlines()[-1]

@@ -20,8 +20,9 @@ from tests.conftest import ROOT
 # modules, and the stage imports the part only at its registration (tests/test_optional_parts.py).
 # A part's params section (``<part>.params``) is registered in common/params.py: the one import
 # of a part that common makes.
-PARTS = {"spark_engine": "prepare_data", "torch_model": "train"}
-PACKAGES = ("common", "prepare_data", "train", "evaluate", "predict", "serve", *PARTS)
+# The model service (serve) builds on train's model store, as evaluate and predict do.
+PARTS = {"serve": "train", "spark_engine": "prepare_data", "torch_model": "train"}
+PACKAGES = ("common", "prepare_data", "train", "evaluate", "predict", *PARTS)
 # The stages that load a trained model do it through train's model store, which knows every
 # model's format and checks it against dvc.lock. The remaining step of issue 22 moves it, with
 # the model code, out of train into a package of its own.

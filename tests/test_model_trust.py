@@ -1,7 +1,8 @@
 """A model folder that an attacker can write runs none of their code (issue 21, BUG 6).
 
 The attacker replaces the model file and rewrites ``manifest.json`` to match, so the manifest
-check passes. Two defences, each tested on evaluate, predict and serve:
+check passes. Two defences, each tested on evaluate and predict (an optional part's loader:
+in its own tests/, with these helpers):
 - the trust root: the folder's DVC hash must be the one ``dvc.lock`` records;
 - a format that cannot run code (``--unlocked-model`` skips the first): a pickle is not a
   skops file, and a skops file naming ``os.system`` holds an untrusted type (torch weights:
@@ -27,7 +28,6 @@ import yaml
 from tests.conftest import ROOT
 from tests.conftest import test_env as stage_env
 from tests.model_support import malicious_pickle, small_model
-from tests.s3_server import free_port
 from train.model_store import (
     MANIFEST_FILE,
     META_FILE,
@@ -71,22 +71,25 @@ def workspace(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run(tool: str, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+# Each tool's command line (an optional part's tool: its own tests, with these helpers).
+COMMANDS = {
+    "evaluate": ["evaluate"],
+    "predict": [
+        "predict",
+        "--input",
+        "data/prepared/test.parquet",
+        "--output",
+        "out.parquet",
+        "--key",
+        "PhraseId",
+    ],
+}
+
+
+def run_command(command: list[str], folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m <command> <args>`` in ``folder``, with the project's code."""
     env = stage_env()
     env["PYTHONPATH"] = str(ROOT)
-    command = {
-        "evaluate": ["evaluate"],
-        "predict": [
-            "predict",
-            "--input",
-            "data/prepared/test.parquet",
-            "--output",
-            "out.parquet",
-            "--key",
-            "PhraseId",
-        ],
-        "serve": ["serve", "--port", str(free_port())],
-    }[tool]
     return subprocess.run(
         [sys.executable, "-m", *command, *args],
         cwd=folder,
@@ -97,6 +100,10 @@ def run(tool: str, folder: Path, *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+def run(tool: str, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_command(COMMANDS[tool], folder, *args)
+
+
 def refused_in_one_line(result: subprocess.CompletedProcess[str], tool: str, message: str) -> None:
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -105,13 +112,12 @@ def refused_in_one_line(result: subprocess.CompletedProcess[str], tool: str, mes
     assert "refusing to load" in lines[0]
 
 
-TOOLS = ["evaluate", "predict", "serve"]
+TOOLS = list(COMMANDS)
 
 
 @pytest.mark.parametrize("tool", TOOLS)
 def test_the_locked_model_loads_and_a_forged_one_is_refused_by_dvc_lock(workspace: Path, tool: str) -> None:
-    if tool != "serve":  # serve would start listening: test_serve.py covers a served model
-        assert run(tool, workspace).returncode == 0
+    assert run(tool, workspace).returncode == 0
     marker = workspace / "pwned"
     forge(workspace / "model", SKLEARN_FILE, malicious_pickle(marker))
     refused_in_one_line(run(tool, workspace), tool, "model: DVC hash ")

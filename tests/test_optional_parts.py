@@ -9,6 +9,9 @@ What counts as one line (``remove_part``):
 - a marked line of code or text is one line;
 - a marked YAML mapping key (``  torch:  # optional part: torch_model`` in params.yaml) stands
   for its whole block: the key and every line indented deeper below it go, as one line;
+- a marked stage header of the Dockerfile (``# ---- <what>  # optional part: serve``: a comment,
+  since a Dockerfile has no trailing comments) stands for the stages below it: every line down
+  to the next ``# ---- `` header goes, as one line;
 - tests/params.yaml is the tests' copy of params.yaml, kept line for line the same: its marked
   lines repeat params.yaml's and are not counted again;
 - derived from the imports, unmarked and uncounted: dvc.yaml's deps on the part's files
@@ -33,7 +36,9 @@ from tests.test_imports import PARTS
 MARKER = "# optional part: "
 MOST_LINES = 5
 # The param value that chooses each part: refused, naming the key, once the part is gone.
-CHOSEN_BY = {
+# A part that no param chooses (the model service: its own command) is None.
+CHOSEN_BY: dict[str, tuple[str, str, str] | None] = {
+    "serve": None,
     "spark_engine": ("split", "engine", "spark"),
     "torch_model": ("train", "model", "torch"),
 }
@@ -45,23 +50,34 @@ def indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
-def without_marked(lines: list[str], part: str, yaml: bool) -> tuple[list[str], list[str]]:
+DOCKER_HEADER = "# ---- "
+
+
+def without_marked(
+    lines: list[str], part: str, yaml: bool, docker: bool = False
+) -> tuple[list[str], list[str]]:
     """``lines`` without those marked for ``part``, and the marked ones. In a YAML file a
     marked mapping key (``key:`` and nothing after it but comments) takes its block along: the
-    lines below it that are indented deeper, blank lines and comments among them."""
+    lines below it that are indented deeper, blank lines and comments among them. In a
+    Dockerfile a marked stage header (``# ---- ...``) takes the lines below it, down to the
+    next header."""
     kept: list[str] = []
     marked: list[str] = []
     block = None  # the indentation of the marked key whose block is being dropped
+    stages = False  # the stages of a marked Dockerfile header are being dropped
     for line in lines:
+        if stages and not line.startswith(DOCKER_HEADER):
+            continue
         if block is not None and (not line.strip() or indent(line) > block):
             continue
-        block = None
+        block, stages = None, False
         if not line.rstrip().endswith(f"{MARKER}{part}"):
             kept.append(line)
             continue
         marked.append(line)
         if yaml and line.split("#", 1)[0].rstrip().endswith(":"):
             block = indent(line)
+        stages = docker and line.startswith(DOCKER_HEADER)
     return kept, marked
 
 
@@ -80,7 +96,9 @@ def remove_part(root: Path, part: str) -> list[str]:
         except UnicodeDecodeError:
             continue
         name = str(path.relative_to(root))
-        kept, marked = without_marked(lines, part, path.suffix in (".yaml", ".yml"))
+        kept, marked = without_marked(
+            lines, part, path.suffix in (".yaml", ".yml"), path.name == "Dockerfile"
+        )
         kept = [line for line in kept if not derived_line(name, line, part)]
         if kept != lines:
             path.write_text("".join(kept))
@@ -101,16 +119,23 @@ def test_a_marked_yaml_key_takes_its_block_and_the_dockerfile_copy_goes_uncounte
     (tmp_path / "registry.py").write_text(
         'MODELS = {\n    "part": import_module("part.x"),  # optional part: part\n}\n'
     )
-    (tmp_path / "Dockerfile").write_text("COPY train/ train/\nCOPY part/ part/\n")
+    (tmp_path / "Dockerfile").write_text(
+        "COPY train/ train/\nCOPY part/ part/\n\n# ---- the part's image  # optional part: part\n"
+        '# a comment\nFROM venv AS part-venv\nRUN true\n\nFROM base AS part\nCMD ["part"]\n\n'
+        "# ---- pipeline: the last stage\nFROM tools AS pipeline\n"
+    )
     removed = remove_part(tmp_path, "part")
     assert removed == [
+        "Dockerfile: # ---- the part's image  # optional part: part",
         "params.yaml: torch:   # the model  # optional part: part",
         'registry.py: "part": import_module("part.x"),  # optional part: part',
     ]
     expected = "train:\n  model: logreg\n  seed: 42\ndata: {}\n"
     assert (tmp_path / "params.yaml").read_text() == (tmp_path / "tests/params.yaml").read_text() == expected
     assert (tmp_path / "registry.py").read_text() == "MODELS = {\n}\n"
-    assert (tmp_path / "Dockerfile").read_text() == "COPY train/ train/\n"
+    assert (tmp_path / "Dockerfile").read_text() == (
+        "COPY train/ train/\n\n# ---- pipeline: the last stage\nFROM tools AS pipeline\n"
+    )
     assert not (tmp_path / "part").exists()
 
 
@@ -155,7 +180,10 @@ def test_deleting_an_optional_part_leaves_a_working_project(tmp_path: Path, part
         "train.parquet",
         "valid.parquet",
     ]
-    section, key, value = CHOSEN_BY[part]
+    chosen = CHOSEN_BY[part]
+    if chosen is None:  # no param chooses it: nothing to refuse
+        return
+    section, key, value = chosen
     params[section][key] = value
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     refused = run_module("common.check_params", root)

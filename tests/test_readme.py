@@ -1,20 +1,19 @@
 """The README's examples run as written, in its order: the bash blocks of "Using the model" and
 "Experiments" are read from README.md (so this breaks when the README drifts) and run as one
-script in a repository copy after `dvc repro`, as a new user would type them.
+script in a repository copy after `dvc repro`, as a new user would type them. An optional
+part's page runs its examples the same way, with these helpers, from its own tests/.
 
 Left out, each for a reason: `make` lines (the Makefile's install stamp would install into the
 shared venv; the commands behind them have their own tests), `source .venv/bin/activate` (the
-test's PATH already starts with the venv), and lines starting with `#` (sample output). The
-service's port 8000 becomes a free one, so that parallel test runs do not collide.
+test's PATH already starts with the venv), and lines starting with `#` (sample output).
 """
 
 from __future__ import annotations
 
-import json
 import re
-import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -23,23 +22,23 @@ from tests.conftest import test_env as stage_env
 
 pytestmark = pytest.mark.integration
 
-SECTIONS = ("## Using the model: batch predictions and the service", "## Experiments")
+SECTIONS = ("## Using the model: batch predictions", "## Experiments")
 SKIPPED = ("make ", "source ")
 
 
-def bash_blocks(section: str) -> list[str]:
-    """The ```bash blocks of one README section, in order."""
-    text = (ROOT / "README.md").read_text()
+def bash_blocks(section: str, page: Path = ROOT / "README.md") -> list[str]:
+    """The ```bash blocks of one section of ``page`` (the README), in order."""
+    text = page.read_text()
     start = text.index(section + "\n")
     end = text.find("\n## ", start + len(section))
     return re.findall(r"```bash\n(.*?)```", text[start : end if end >= 0 else None], re.S)
 
 
-def readme_commands() -> list[str]:
-    """The commands of SECTIONS, continuation lines joined, as a user runs them."""
+def readme_commands(sections: tuple[str, ...] = SECTIONS, page: Path = ROOT / "README.md") -> list[str]:
+    """The commands of ``sections`` of ``page``, continuation lines joined, as a user runs them."""
     commands: list[str] = []
-    for section in SECTIONS:
-        for block in bash_blocks(section):
+    for section in sections:
+        for block in bash_blocks(section, page):
             for command in block.replace("\\\n", " ").splitlines():
                 command = command.strip()
                 if command and not command.startswith("#") and not command.startswith(SKIPPED):
@@ -47,25 +46,21 @@ def readme_commands() -> list[str]:
     return commands
 
 
-def json_objects(text: str) -> list[dict]:
-    """The JSON objects in ``text``, in order (curl prints each answer without a newline)."""
-    decoder = json.JSONDecoder()
-    found, index = [], text.find("{")
-    while index >= 0:
-        try:
-            value, end = decoder.raw_decode(text, index)
-        except json.JSONDecodeError:
-            index = text.find("{", index + 1)
-            continue
-        found.append(value)
-        index = text.find("{", end)
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def run_script(repo: Repo, commands: list[str]) -> subprocess.CompletedProcess[str]:
+    """``commands`` as one bash script in ``repo`` (``set -euo pipefail``; background jobs
+    killed at its end); it must exit 0."""
+    script = "\n".join(commands)
+    prologue = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+    done = subprocess.run(
+        ["bash", "-c", prologue + script],
+        cwd=repo.path,
+        env=stage_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, f"{script}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+    return done
 
 
 def wait_for_the_queue(repo: Repo, limit_s: float = 600) -> None:
@@ -84,36 +79,12 @@ def test_the_readme_examples_run_as_written_in_order(built_repo: Repo) -> None:
     commands = readme_commands()
     # What the README shows, so that a changed README changes this test's subject knowingly.
     assert commands[0].startswith("python -m predict --input data/raw/reviews.tsv")
-    assert any(c.startswith("python -m serve &") for c in commands)
     assert any("--queue" in c and "train.model=logreg" in c for c in commands)
 
-    port = free_port()
-    script = "\n".join(
-        command.replace("localhost:8000", f"localhost:{port}").replace(
-            "python -m serve &", f"python -m serve --port {port} &"
-        )
-        for command in commands
-    )
-    prologue = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
-    done = subprocess.run(
-        ["bash", "-c", prologue + script],
-        cwd=repo.path,
-        env=stage_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, f"{script}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+    run_script(repo, commands)
 
     # The batch predictions: the keyed file the first command wrote.
     assert (repo.path / "scored.parquet").is_file()
-    # The service answered every curl after /ready, the first one included (no 503).
-    answers = json_objects(done.stdout)
-    assert answers[0]["status"] == "ready"
-    assert answers[1]["prediction"] == "positive"
-    batch = {p["key"]: p["prediction"] for p in answers[2]["predictions"]}
-    assert batch == {17: "positive", "r-2": "negative"}
-    assert "kind" in answers[3]
 
     # The queued grid trains logreg, whatever the svm experiment left in the workspace.
     wait_for_the_queue(repo)

@@ -5,8 +5,8 @@ own clone, pulls one with ``dvc exp pull``, sees both in ``make experiments`` at
 promotes it with ``make promote`` and pushes the branch. The pull request's report, made in a
 third fresh clone as the workflow does (``git fetch`` of ``refs/exps``, ``make compare``,
 ``scripts/pr_report.py render``), names the base ``main`` and lists the experiments. The
-baseline's model is registered and put in ``prod`` with GTO, and what ``serve --rev`` loads for
-that tag in Bob's clone is the model its ``dvc.lock`` records.
+baseline's model is registered and put in ``prod`` with GTO, and Bob's clone resolves ``prod`` to
+that registration's tag (what the model service loads for it: the part's own tests).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from serve.model_source import revision_model
 from tests.conftest import Repo, performance
 from tests.remote_repos import add_bare_origin, clone
 from tests.s3_server import MotoServer
@@ -35,7 +34,7 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def test_two_clones_share_compare_promote_report_and_serve_experiments(
+def test_two_clones_share_compare_promote_and_report_experiments(
     repo_factory: Callable[..., Repo], s3_env: MotoServer, tmp_path: Path
 ) -> None:
     client = s3_env.client()
@@ -122,9 +121,7 @@ def test_two_clones_share_compare_promote_report_and_serve_experiments(
         assert width > 300 and height > 200, image.name
     assert "![confusion](https://github.com/o/r/raw/pr-reports/pr-1/abc/confusion.png)" in body
 
-    # serve --rev of the prod tag, in Bob's clone: the model main's dvc.lock records.
+    # The prod tag, in Bob's clone: the registration's git tag, what `--rev` takes.
     bob.run("git", "fetch", "-q", "--tags", "origin")
     tag = bob.run("gto", "show", f"{ARTIFACT}#prod", "--ref").stdout.strip()
     assert tag == f"{ARTIFACT}@v1.0.0"  # the version in prod
-    served = revision_model(tag, root=bob.path)
-    assert served.info["matches_dvc_lock"] and served.info["model"] == "logreg"

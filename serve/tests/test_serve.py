@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from serve.app import MAX_BATCH, MAX_BODY_BYTES, MAX_TEXT_CHARS
+from serve.tests.support import ServeProcess, refusal
 from tests.conftest import ROOT
 from tests.conftest import test_env as stage_env
 from tests.model_support import NEGATIVE, POSITIVE, small_model
 from tests.s3_server import HOST, free_port
-from tests.serve_support import ServeProcess, refusal
 from train.model_store import load_scorer
 
 GOOD, BAD = POSITIVE[2], NEGATIVE[2]
@@ -411,3 +411,19 @@ def test_rev_without_dvc_says_what_is_missing_and_what_to_use(tmp_path: Path, gi
         "pipeline image (sentiment-pipeline) or from a checkout with `make install EXTRAS=serve`, "
         "or mount that revision's model/ and serve it without --rev"
     ]
+
+
+@pytest.mark.parametrize(("variable", "flag"), [("abc", []), ("8000", ["--port", "70000"])])
+def test_a_bad_serve_port_is_one_argparse_line(tmp_path: Path, variable: str, flag: list[str]) -> None:
+    env = stage_env()
+    env["PYTHONPATH"] = str(ROOT)
+    env["SERVE_PORT"] = variable
+    result = subprocess.run(
+        [sys.executable, "-m", "serve", "--unlocked-model", *flag],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "argument --port:" in result.stderr.strip().splitlines()[-1]

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from serve.tests.support import ServeProcess, refusal
 from tests.conftest import Repo
 from tests.model_support import malicious_pickle
-from tests.serve_support import ServeProcess, refusal
 from train.model_store import MANIFEST_FILE, SKLEARN_FILE, load_scorer
 
 pytestmark = pytest.mark.integration

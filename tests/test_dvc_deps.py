@@ -6,13 +6,18 @@ these tests fail when it is stale, naming the files, and check the derivation it
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from scripts.stage_deps import derived_dvc_yaml, imported_modules, stage_code, with_derived_deps
+from scripts.stage_deps import (
+    derived_dvc_yaml,
+    imported_modules,
+    python_stages,
+    stage_code,
+    with_derived_deps,
+)
 from tests.conftest import ROOT
 
 LOCK = "requirements.lock"
@@ -34,11 +39,7 @@ def declared_code(deps: list[str]) -> set[str]:
     return files
 
 
-PYTHON_STAGES = {
-    name: match.group(1)
-    for name, stage in stages().items()
-    if (match := re.fullmatch(r"python -m ([\w.]+)", stage["cmd"].strip()))
-}
+PYTHON_STAGES = python_stages((ROOT / "dvc.yaml").read_text())
 
 
 def test_every_stage_is_a_python_module() -> None:

@@ -7,6 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from tests import train_support
+from torch_model.params import TorchParams
+
+# A model small enough to train on a few hundred rows in about a second.
+SMALL = TorchParams(
+    device="cpu", embedding_dim=16, channels=16, batch_size=16, stop_point=1.5, checkpoints=3, min_count=1
+)
 
 
 def make_stage_folder(

@@ -27,11 +27,9 @@ from torch_model.loop import (
 )
 from torch_model.model import Architecture, TextCNN
 from torch_model.params import TorchParams
+from torch_model.tests.support import SMALL
 from torch_model.tests.test_torch_schedules import schedule_values
 
-SMALL = TorchParams(
-    device="cpu", embedding_dim=16, channels=16, batch_size=16, stop_point=1.5, checkpoints=3, min_count=1
-)
 SEED = 7
 
 

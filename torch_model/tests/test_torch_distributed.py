@@ -25,18 +25,10 @@ from torch_model.loop import accumulated_step
 from torch_model.model import configure_determinism
 from torch_model.tests import ddp_step
 from torch_model.tests.support import make_stage_folder
-from torch_model.tests.test_torch_stage import CHECKPOINT, wait_for
+from torch_model.tests.test_torch_stage import CHECKPOINT, RESUMABLE, wait_for
 
-# As torch_model/tests/test_torch_stage.py's RESUMABLE: several checkpoints, each about a second of steps.
-TWO_PROCESSES = {
-    "batch_size": 8,
-    "stop_point": 15.0,
-    "checkpoints": 6,
-    "embedding_dim": 32,
-    "channels": 32,
-    "min_count": 1,
-    "processes": 2,
-}
+# RESUMABLE's run (several checkpoints, each about a second of steps), on two processes.
+TWO_PROCESSES = {**RESUMABLE, "processes": 2}
 
 
 def test_a_two_process_ddp_step_equals_the_single_process_step(tmp_path: Path) -> None:

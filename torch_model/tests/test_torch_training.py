@@ -24,10 +24,7 @@ from torch_model.loop import (
 )
 from torch_model.model import Architecture, TextCNN, configure_determinism, positive_probabilities
 from torch_model.params import TorchParams
-
-SMALL = TorchParams(
-    device="cpu", embedding_dim=16, channels=16, batch_size=16, stop_point=1.5, checkpoints=3, min_count=1
-)
+from torch_model.tests.support import SMALL
 
 
 def small_model(seed: int = 0, dropout: float = 0.0) -> TextCNN:

@@ -21,7 +21,8 @@ def load_pyarrow_with_jemalloc() -> None:
     mimalloc, and 4-10% less CPU; ``pa.set_memory_pool`` once loaded moves only part of the
     buffers (the parquet writer's stay with mimalloc): 319 MiB. Only the allocator changes,
     not a byte of the outputs. pyarrow's Linux wheels have jemalloc (its macOS and Windows
-    wheels do not, and there nothing is changed).
+    wheels do not, and there nothing is changed); a pyarrow built without it prints one
+    warning line and keeps its default.
     """
     setting = "ARROW_DEFAULT_MEMORY_POOL"
     if "pyarrow" in sys.modules or setting in os.environ or not sys.platform.startswith("linux"):

@@ -8,6 +8,8 @@ import mmap
 import operator
 import os
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -607,3 +609,21 @@ def test_large_membership_shards_live_off_the_heap_with_the_same_values() -> Non
     assert np.array_equal(copy, values)
     small = values[:10]
     assert membership_module._off_heap(small) is small  # a page of its own would waste memory
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pyarrow has jemalloc on Linux only")
+@pytest.mark.parametrize(("setting", "backend"), [(None, "jemalloc"), ("system", "system")])
+def test_prepare_data_loads_pyarrow_with_jemalloc_for_itself_only(setting: str | None, backend: str) -> None:
+    """``prepare_data`` loads pyarrow with jemalloc unless ARROW_DEFAULT_MEMORY_POOL says
+    otherwise, and leaves that setting as it found it (for the processes it starts)."""
+    code = (
+        "import os, prepare_data, pyarrow as pa; "
+        "print(pa.default_memory_pool().backend_name, os.environ.get('ARROW_DEFAULT_MEMORY_POOL'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if setting is not None:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = setting
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [backend, str(setting)]

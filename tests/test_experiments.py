@@ -232,7 +232,7 @@ def start_queue(repo: Repo) -> None:
     subprocess.run(
         ["dvc", "queue", "start", "-j", "2"],
         cwd=repo.path,
-        env=conftest.test_env(),
+        env=conftest.tool_env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

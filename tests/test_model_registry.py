@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import Repo
-from tests.conftest import test_env as dvc_env
+from tests.conftest import Repo, tool_env
 from tests.remote_repos import add_bare_origin, file_md5s
 from tests.s3_server import MotoServer
 
@@ -52,7 +51,7 @@ def artifacts_get(origin: Path, dest: Path, *selector: str) -> None:
     result = subprocess.run(
         ["dvc", "artifacts", "get", str(origin), ARTIFACT, *selector, "-o", "model"],
         cwd=dest,
-        env=dvc_env(),
+        env=tool_env(),
         capture_output=True,
         text=True,
         timeout=600,

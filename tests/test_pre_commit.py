@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Repo
-from tests.conftest import test_env as dvc_env
+from tests.conftest import ROOT, Repo, tool_env
 from tests.remote_repos import cached_out_md5s, remote_md5s
 from tests.s3_server import MotoServer
 
@@ -50,7 +49,7 @@ def test_commit_hooks_run_ruff_and_dvc_status_and_can_be_skipped(repo_factory: C
     skipped = subprocess.run(
         ["git", "commit", "-q", "-m", "ruff skipped"],
         cwd=repo.path,
-        env={**dvc_env(), "SKIP": "ruff-check"},
+        env={**tool_env(), "SKIP": "ruff-check"},
         capture_output=True,
         text=True,
     )
@@ -110,7 +109,7 @@ def test_make_hooks_outside_git_or_turned_off_installs_nothing_and_says_so(
     ]
     outside = tmp_path / "not-a-repo"
     outside.mkdir()
-    env = {**dvc_env(), "GIT_CEILING_DIRECTORIES": str(tmp_path)}
+    env = {**tool_env(), "GIT_CEILING_DIRECTORIES": str(tmp_path)}
     done = subprocess.run([*make, "hooks"], cwd=outside, env=env, capture_output=True, text=True, check=True)
     assert done.stdout == "make: not a git repository: git hooks not installed\n"
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Repo
-from tests.conftest import test_env as stage_env
+from tests.conftest import ROOT, Repo, tool_env
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +53,7 @@ def run_script(repo: Repo, commands: list[str]) -> subprocess.CompletedProcess[s
     done = subprocess.run(
         ["bash", "-c", prologue + script],
         cwd=repo.path,
-        env=stage_env(),
+        env=tool_env(),
         capture_output=True,
         text=True,
         timeout=900,

@@ -178,7 +178,7 @@ def test_server_stopping_during_push_fails_then_push_completes_and_pull_verifies
     push = subprocess.Popen(
         ["dvc", "push", "-j", "2"],
         cwd=repo.path,
-        env=conftest.test_env(),
+        env=conftest.tool_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

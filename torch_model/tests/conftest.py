@@ -19,4 +19,4 @@ FAST_MODULES.update(
         "test_torch_training",
     }
 )
-LONGEST_FIRST.update({"test_torch_dvclive": 3.5, "test_torch_distributed": 4, "test_torch_pipeline": 8})
+LONGEST_FIRST.update({"test_torch_dvclive": 8, "test_torch_pipeline": 10, "test_torch_distributed": 12})

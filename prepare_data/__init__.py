@@ -18,7 +18,7 @@ def load_pyarrow_with_jemalloc() -> None:
     allocated (the CSV reader's) and another freed (the writers', the report's), so the
     stage's peak RSS grew with its input. Measured with ``benchmarks/prepare_data.py``
     (interleaved runs, loaded 2-core machine): at 10M rows a peak of 273 MiB against 368 with
-    mimalloc, and 4-10% less CPU; ``pa.set_memory_pool`` once loaded moves only part of the
+    mimalloc, for the same CPU (4.11 s against 4.15); ``pa.set_memory_pool`` once loaded moves only part of the
     buffers (the parquet writer's stay with mimalloc): 319 MiB. Only the allocator changes,
     not a byte of the outputs. pyarrow's Linux wheels have jemalloc (its macOS and Windows
     wheels do not, and there nothing is changed); a pyarrow built without it prints one

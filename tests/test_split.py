@@ -31,6 +31,7 @@ from prepare_data.membership import SplitMembership
 from prepare_data.report import _TEXT_SALT, SPLITS, ks_from_counts, string_hashes, text_hashes
 from prepare_data.split import prepare, split_stream
 from prepare_data.stream import SerialWorker, open_batches, prefetch, read_whole
+from tests.conftest import ROOT
 
 DATA = DataParams()
 HASH = SplitParams()
@@ -623,7 +624,6 @@ def test_prepare_data_loads_pyarrow_with_jemalloc_for_itself_only(setting: str |
     env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
     if setting is not None:
         env["ARROW_DEFAULT_MEMORY_POOL"] = setting
-    root = Path(__file__).resolve().parent.parent
-    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [backend, str(setting)]
